@@ -1,0 +1,68 @@
+#pragma once
+
+// Data source names: where a server is and how to log in.
+//
+//   mariadb://user:password@host:port/database?key=value&key=value
+//   mariadb://user:password@[::1]:3306/database
+//   mariadb://user:password@localhost/database?socket=/run/mysqld/mysqld.sock
+//   mariadb://user:password@%2Frun%2Fmysqld%2Fmysqld.sock/database
+//
+// Schemes: `mariadb`, `mysql` and `matrixone` (all speak the MySQL protocol;
+// the scheme is a hint of the flavour, the server's handshake decides).
+// User, password, host, database and option values are percent-decoded, so a
+// password may contain any byte as %XX (e.g. `p%40ss%23` for `p@ss#`).
+// A host that starts with '/' after decoding is a unix socket path.
+// Options (the query string) are kept in order for the layers that consume
+// them (driver: timeouts, TLS; pool: sizes, deadlines); each layer rejects
+// what it does not know.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+namespace troupe {
+
+/// A parsed data source name.
+struct dsn {
+  /// "mariadb", "mysql" or "matrixone".
+  std::string scheme = "mariadb";
+  std::string user;
+  std::string password;
+  /// Host name or address; empty when `socket` is set.
+  std::string host;
+  /// TCP port, 3306 when the DSN does not say (6001 for matrixone).
+  uint16_t port = 3306;
+  /// Unix socket path, empty for TCP.
+  std::string socket;
+  /// The default database, may be empty.
+  std::string database;
+  /// Decoded query-string options, in order. Keys are unique.
+  std::vector<std::pair<std::string, std::string>> options;
+
+  /// Returns the value of option `key`, or nullptr.
+  const std::string* option(std::string_view key) const;
+
+  /// True when the DSN names a unix socket.
+  bool uses_socket() const { return !socket.empty(); }
+};
+
+/// Parses a DSN. Errors are `errc::invalid_argument` with a message naming
+/// the problem and its position (never the password).
+caf::expected<dsn> parse_dsn(std::string_view text);
+
+/// Renders a DSN with the password replaced by "***" (safe for logs). With
+/// `with_password`, renders it percent-encoded so that `parse_dsn` returns an
+/// equal DSN.
+std::string to_string(const dsn& x, bool with_password = false);
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+std::string percent_encode(std::string_view text);
+
+/// Human-readable address: "host:port" or "unix:/path".
+std::string address_of(const dsn& x);
+
+} // namespace troupe

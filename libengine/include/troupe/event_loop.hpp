@@ -1,0 +1,77 @@
+#pragma once
+
+// The event loop that drives non-blocking connections.
+//
+// A loop owns one thread. Connections register their socket with `watch` and
+// get `on_io` calls on that thread when the socket is ready; timers and
+// posted tasks also run on it. Everything but `post`, `stop` and
+// `in_loop_thread` must be called on the loop thread (post a task to get
+// there). The interface is small on purpose so the implementation (an own
+// epoll thread today, see docs/architecture.md) can be replaced.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace troupe {
+
+/// Readiness bits, equal to libmariadb's MYSQL_WAIT_* values.
+enum io_events : int {
+  io_read = 1,
+  io_write = 2,
+  io_timeout = 8,
+};
+
+/// Receives readiness events for a watched file descriptor.
+class io_handler {
+public:
+  virtual ~io_handler();
+  /// Called on the loop thread with `io_read` and/or `io_write` (errors and
+  /// hang-ups are reported as readable). May be spurious.
+  virtual void on_io(int events) = 0;
+};
+
+/// A single-threaded event loop. See the file comment.
+class event_loop {
+public:
+  using task = std::function<void()>;
+  using timer_id = uint64_t;
+  using clock = std::chrono::steady_clock;
+
+  virtual ~event_loop();
+
+  /// Runs `t` on the loop thread, after the tasks posted before it.
+  /// Thread-safe. Returns false (and drops `t`) when the loop has stopped.
+  virtual bool post(task t) = 0;
+
+  /// Sets the events `fd` is watched for (`io_read | io_write`, 0 to pause),
+  /// registering it on first use. `h` must stay alive until `unwatch(fd)`.
+  virtual void watch(int fd, int events, io_handler* h) = 0;
+
+  /// Stops watching `fd`. Call before closing it.
+  virtual void unwatch(int fd) = 0;
+
+  /// Runs `t` once after `delay`. Returns an id for `cancel`.
+  virtual timer_id schedule(clock::duration delay, task t) = 0;
+
+  /// Cancels a timer; does nothing when it already ran or was cancelled.
+  virtual void cancel(timer_id id) = 0;
+
+  /// True when called on the loop thread.
+  virtual bool in_loop_thread() const = 0;
+
+  /// Stops the loop and joins its thread. Tasks posted before `stop` run
+  /// first; handlers still registered are not called any more. Must not be
+  /// called on the loop thread. Idempotent.
+  virtual void stop() = 0;
+
+  /// The number of file descriptors currently watched.
+  virtual size_t watched_count() const = 0;
+};
+
+/// Starts an event loop on its own thread (epoll). `name` names the thread.
+std::unique_ptr<event_loop> make_epoll_loop(std::string name = "troupe-io");
+
+} // namespace troupe

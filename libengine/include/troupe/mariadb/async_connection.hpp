@@ -1,0 +1,97 @@
+#pragma once
+
+// A `connection` driven by an `event_loop`.
+//
+// Every member function must be called on the loop thread (post a task to
+// get there); completion handlers run on the loop thread too. Operations
+// queue and run one after another. While idle, the socket stays watched for
+// reads: the server closing the connection (KILL, wait_timeout, shutdown) is
+// noticed at once and reported through `on_broken`, before a request uses it.
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "troupe/event_loop.hpp"
+#include "troupe/mariadb/connection.hpp"
+
+namespace troupe::mariadb {
+
+/// See the file comment.
+class async_connection final
+  : public io_handler,
+    public std::enable_shared_from_this<async_connection> {
+public:
+  using handler = std::function<void(caf::expected<result>)>;
+
+  /// Creates an unconnected connection driven by `loop`.
+  static std::shared_ptr<async_connection> make(event_loop& loop,
+                                                connect_options options);
+
+  ~async_connection() override;
+
+  /// Connects; the handler gets an empty result on success.
+  void connect(handler h);
+
+  /// Runs SQL text (text protocol).
+  void query(std::string sql, handler h);
+
+  /// Runs a prepared statement with bound parameters.
+  void execute(std::string sql, std::vector<value> params, handler h);
+
+  /// Checks that the server answers.
+  void ping(handler h);
+
+  /// Resets the session (COM_RESET_CONNECTION).
+  void reset(handler h);
+
+  /// Sets the function called (once) when the connection breaks while idle.
+  void on_broken(std::function<void(caf::error)> f);
+
+  /// Closes the connection. Queued and running operations fail with
+  /// `reason` (a fatal connection_lost when empty). Idempotent.
+  void close(caf::error reason = {});
+
+  /// True when connected and no operation runs or waits.
+  bool idle() const;
+
+  /// The number of operations running or queued.
+  size_t pending() const;
+
+  const connection& raw() const { return conn_; }
+
+private:
+  enum class op_kind : uint8_t { connect, query, execute, ping, reset };
+
+  struct op {
+    op_kind kind;
+    std::string sql;
+    std::vector<value> params;
+    handler done;
+  };
+
+  async_connection(event_loop& loop, connect_options options);
+
+  void on_io(int events) override;
+  void enqueue(op x);
+  void start_next();
+  void wait_for(int status);
+  void complete();
+  void watch_idle();
+  void unwatch();
+
+  event_loop& loop_;
+  connection conn_;
+  std::deque<op> queue_;
+  bool running_ = false;
+  bool closed_ = false;
+  int fd_ = -1;
+  event_loop::timer_id timer_ = 0;
+  std::function<void(caf::error)> on_broken_;
+};
+
+} // namespace troupe::mariadb

@@ -1,0 +1,293 @@
+#pragma once
+
+// The MariaDB driver: one server connection as a non-blocking state machine
+// over MariaDB Connector/C's non-blocking API (`mysql_*_start/_cont`).
+//
+// `connection` never waits. Each operation starts with `start_*`, which
+// returns 0 when the operation finished at once, or a mask of `io_events`
+// (read, write, timeout) to wait for; then the driver of the connection waits
+// for those events and calls `resume(events)` until it returns 0, and reads
+// the outcome with `take_result`. Two drivers exist: `sync_connection` below
+// (poll(2) on the calling thread; for tools, tests, and side connections) and
+// `async_connection` (an event loop; what the actors use).
+//
+// Statements with parameters always use server-side prepared statements; the
+// parameters are bound, never spliced into SQL text. Prepared statements are
+// cached per connection (LRU; evicted statements are closed on the server).
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "troupe/dsn.hpp"
+#include "troupe/result.hpp"
+#include "troupe/value.hpp"
+
+struct st_mysql;
+struct st_mysql_stmt;
+struct st_mysql_res;
+
+namespace troupe::mariadb {
+
+/// How the connection uses TLS.
+enum class tls_mode : uint8_t {
+  /// Never use TLS.
+  disabled,
+  /// Use TLS when the server offers it, without verifying the server.
+  preferred,
+  /// Fail unless TLS is used; do not verify the server's certificate.
+  required,
+  /// Require TLS and verify the server's certificate against `tls_ca`.
+  verify_ca,
+  /// As verify_ca, and check that the certificate names the host.
+  verify_identity,
+};
+
+std::string to_string(tls_mode x);
+
+/// Which server the connection talks to (from the handshake's version).
+enum class flavour : uint8_t { unknown, mariadb, mysql, matrixone };
+
+std::string to_string(flavour x);
+
+/// Everything needed to open a connection. `from_dsn` fills it from a DSN.
+struct connect_options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 3306;
+  /// Unix socket path; when set, `host` and `port` are ignored.
+  std::string socket;
+  std::string user;
+  std::string password;
+  std::string database;
+  /// Connection character set.
+  std::string charset = "utf8mb4";
+  /// Bound on establishing the connection (TCP, TLS, authentication).
+  std::chrono::milliseconds connect_timeout{10000};
+  /// Bound on waiting for the server's answer. A statement running longer
+  /// fails with `errc::query_timeout` and the connection is dropped.
+  std::chrono::milliseconds read_timeout{30000};
+  /// Bound on sending a request.
+  std::chrono::milliseconds write_timeout{30000};
+  tls_mode tls = tls_mode::preferred;
+  std::string tls_ca;
+  std::string tls_capath;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_cipher;
+  /// Statements run right after connecting (e.g. "SET time_zone='+00:00'").
+  std::vector<std::string> init_statements;
+  /// Prepared statements kept per connection (least recently used go first).
+  size_t statement_cache_size = 256;
+  /// Results larger than this (decoded) fail with `errc::result_too_large`.
+  size_t max_result_bytes = size_t{256} << 20;
+  /// The largest packet the client accepts from the server.
+  size_t max_allowed_packet = size_t{1} << 30;
+
+  /// Fills the options from a DSN. Recognised query options:
+  /// `connect_timeout`, `read_timeout`, `write_timeout` (milliseconds, or
+  /// with a unit: `500ms`, `5s`, `2m`), `charset`, `tls` (disabled,
+  /// preferred, required, verify_ca, verify_identity), `tls_ca`,
+  /// `tls_capath`, `tls_cert`, `tls_key`, `tls_cipher`, `init` (one
+  /// statement; may be repeated as init1, init2, ...),
+  /// `statement_cache_size`, `max_result_bytes`. Keys the driver does not know
+  /// are appended to `unknown` when given, and are an error otherwise.
+  static caf::expected<connect_options>
+  from_dsn(const dsn& x, std::vector<std::string>* unknown = nullptr);
+
+  /// "host:port" or "unix:/path", for messages.
+  std::string address() const;
+};
+
+/// What the server told us at connect time.
+struct server_info {
+  flavour kind = flavour::unknown;
+  /// The version string, e.g. "10.11.6-MariaDB-0+deb12u1".
+  std::string version;
+  /// major * 10000 + minor * 100 + patch.
+  uint32_t version_number = 0;
+  /// The server's id for this connection (for KILL).
+  uint64_t thread_id = 0;
+  /// The server supports bulk array binding (`STMT_ATTR_ARRAY_SIZE`).
+  bool bulk_operations = false;
+  /// The session's `wait_timeout` in seconds, 0 when unknown.
+  uint32_t wait_timeout = 0;
+  /// The TLS cipher in use, empty without TLS.
+  std::string tls_cipher;
+};
+
+/// Counters, for tests and status.
+struct connection_stats {
+  uint64_t statements_prepared = 0;
+  uint64_t statements_evicted = 0;
+  uint64_t statement_cache_hits = 0;
+};
+
+/// One server connection as a state machine. See the file comment.
+/// Not thread-safe: one thread at a time drives it.
+class connection {
+public:
+  explicit connection(connect_options options);
+  ~connection();
+
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  // -- operations: each returns 0 (done) or the io_events to wait for ------
+
+  /// Connects, runs the init statements, reads `wait_timeout`.
+  int start_connect();
+
+  /// Runs SQL text with the text protocol (no parameters).
+  int start_query(std::string sql);
+
+  /// Runs a statement as a prepared statement with bound parameters.
+  int start_execute(std::string sql, std::vector<value> params);
+
+  /// Checks that the server answers.
+  int start_ping();
+
+  /// Resets the session (COM_RESET_CONNECTION): rolls back, drops
+  /// temporary tables, user variables and prepared statements.
+  int start_reset();
+
+  /// Continues the running operation after `events` (io_events) happened.
+  int resume(int events);
+
+  /// The outcome of the finished operation (empty result for connect, ping
+  /// and reset). Call once after an operation finished.
+  caf::expected<result> take_result();
+
+  // -- state -----------------------------------------------------------------
+
+  /// True while an operation runs.
+  bool busy() const { return op_ != op_kind::none; }
+
+  /// True after a fatal error: the connection must be closed.
+  bool broken() const { return broken_; }
+
+  /// True after a successful connect and until closed or broken.
+  bool connected() const { return connected_ && !broken_; }
+
+  /// The socket to wait on, -1 before connecting.
+  int socket() const;
+
+  /// How long to wait when `io_timeout` was requested, in milliseconds.
+  unsigned timeout_ms() const;
+
+  /// True when the server reported an open transaction.
+  bool in_transaction() const;
+
+  const server_info& info() const { return info_; }
+  const connect_options& options() const { return options_; }
+  const connection_stats& stats() const { return stats_; }
+
+  /// The number of cached prepared statements.
+  size_t cached_statements() const { return cache_.size(); }
+
+  /// Closes the connection (sends COM_QUIT when possible). Idempotent.
+  void close();
+
+private:
+  enum class op_kind : uint8_t { none, connect, query, execute, ping, reset };
+  enum class step : uint8_t;
+  struct statement;
+  struct text_cursor;
+
+  int run(int status);
+  int advance();
+  int call_cont(int events);
+  int begin_text(std::string sql);
+  int text_after_query();
+  int text_after_fetch();
+  int text_after_next();
+  int begin_prepared();
+  int prepared_after_prepare();
+  int prepared_execute();
+  int prepared_after_execute();
+  int prepared_after_fetch();
+  int prepared_after_next();
+  int evict_one();
+  void finish(caf::error err = {});
+  caf::error connection_error(bool connecting);
+  caf::error statement_error(st_mysql_stmt* stmt);
+  caf::error classify(unsigned code, const char* sqlstate, const char* message,
+                      bool connecting);
+  bool add_bytes(size_t n);
+  void read_server_info();
+  void start_result_set_text();
+  void finish_ok_set();
+  void drop_statement_cache();
+
+  connect_options options_;
+  st_mysql* mysql_ = nullptr;
+  server_info info_;
+  connection_stats stats_;
+  bool connected_ = false;
+  bool broken_ = false;
+  bool timed_out_ = false;
+
+  op_kind op_ = op_kind::none;
+  step step_;
+  int call_ = 0;
+
+  // Outcome of the running operation.
+  caf::error error_;
+  result result_;
+  size_t result_bytes_ = 0;
+  bool too_large_ = false;
+
+  // Arguments and out-parameters of the calls in flight.
+  std::string sql_;
+  std::vector<value> params_;
+  size_t init_index_ = 0;
+  int ret_int_ = 0;
+  char ret_bool_ = 0;
+  st_mysql* ret_mysql_ = nullptr;
+  char** ret_row_ = nullptr;
+  st_mysql_res* res_ = nullptr;
+
+  // Prepared statements: LRU list (front = most recent) and index by SQL.
+  std::list<std::unique_ptr<statement>> lru_;
+  std::unordered_map<std::string, std::list<std::unique_ptr<statement>>::iterator>
+    cache_;
+  statement* stmt_ = nullptr;
+  std::unique_ptr<statement> closing_;
+  bool retried_prepare_ = false;
+  bool evict_all_ = false;
+  // How the cells of the current text result set are decoded.
+  std::vector<uint8_t> text_kinds_;
+};
+
+/// A connection driven by poll(2) on the calling thread. Every call blocks
+/// until the operation finished or its timeout passed. For tools, tests and
+/// side connections; never call it on a CAF scheduler thread.
+class sync_connection {
+public:
+  /// Connects. Errors: connect_failed, auth_failed, query_timeout.
+  static caf::expected<std::unique_ptr<sync_connection>>
+  open(connect_options options);
+
+  caf::expected<result> query(std::string sql);
+  caf::expected<result> execute(std::string sql, std::vector<value> params);
+  caf::error ping();
+  caf::error reset();
+
+  connection& raw() { return conn_; }
+
+private:
+  explicit sync_connection(connect_options options);
+  caf::expected<result> wait(int status);
+  connection conn_;
+};
+
+/// Kills the statement running on the connection with server thread id
+/// `thread_id` (KILL QUERY) through a new, short-lived connection. Blocks.
+caf::error kill_query(const connect_options& options, uint64_t thread_id);
+
+} // namespace troupe::mariadb

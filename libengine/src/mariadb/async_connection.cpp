@@ -1,0 +1,229 @@
+#include "troupe/mariadb/async_connection.hpp"
+
+#include <fmt/format.h>
+
+namespace troupe::mariadb {
+
+std::shared_ptr<async_connection>
+async_connection::make(event_loop& loop, connect_options options) {
+  return std::shared_ptr<async_connection>{
+    new async_connection(loop, std::move(options))};
+}
+
+async_connection::async_connection(event_loop& loop, connect_options options)
+  : loop_(loop), conn_(std::move(options)) {
+}
+
+async_connection::~async_connection() {
+  // The owner drops the last reference on the loop thread (or after the loop
+  // stopped), so unwatching here is safe.
+  unwatch();
+}
+
+void async_connection::connect(handler h) {
+  enqueue(op{op_kind::connect, {}, {}, std::move(h)});
+}
+
+void async_connection::query(std::string sql, handler h) {
+  enqueue(op{op_kind::query, std::move(sql), {}, std::move(h)});
+}
+
+void async_connection::execute(std::string sql, std::vector<value> params,
+                               handler h) {
+  enqueue(op{op_kind::execute, std::move(sql), std::move(params), std::move(h)});
+}
+
+void async_connection::ping(handler h) {
+  enqueue(op{op_kind::ping, {}, {}, std::move(h)});
+}
+
+void async_connection::reset(handler h) {
+  enqueue(op{op_kind::reset, {}, {}, std::move(h)});
+}
+
+void async_connection::on_broken(std::function<void(caf::error)> f) {
+  on_broken_ = std::move(f);
+}
+
+bool async_connection::idle() const {
+  return !closed_ && !running_ && queue_.empty() && conn_.connected();
+}
+
+size_t async_connection::pending() const {
+  return queue_.size();
+}
+
+void async_connection::enqueue(op x) {
+  if (closed_ || conn_.broken()) {
+    auto h = std::move(x.done);
+    h(make_error(errc::connection_lost,
+                 fmt::format("connection to {} is closed; the request was not "
+                             "sent",
+                             conn_.options().address()),
+                 true));
+    return;
+  }
+  queue_.push_back(std::move(x));
+  if (!running_)
+    start_next();
+}
+
+void async_connection::start_next() {
+  while (!running_ && !queue_.empty() && !closed_) {
+    auto& x = queue_.front();
+    running_ = true;
+    int status = 0;
+    switch (x.kind) {
+      case op_kind::connect:
+        status = conn_.start_connect();
+        break;
+      case op_kind::query:
+        status = conn_.start_query(std::move(x.sql));
+        break;
+      case op_kind::execute:
+        status = conn_.start_execute(std::move(x.sql), std::move(x.params));
+        break;
+      case op_kind::ping:
+        status = conn_.start_ping();
+        break;
+      case op_kind::reset:
+        status = conn_.start_reset();
+        break;
+    }
+    if (status != 0) {
+      wait_for(status);
+      return;
+    }
+    // Finished synchronously (common under load): complete and go on with
+    // the next one instead of waiting for an event that will never come.
+    complete();
+  }
+  if (!running_ && queue_.empty())
+    watch_idle();
+}
+
+void async_connection::wait_for(int status) {
+  int fd = conn_.socket();
+  if (fd != fd_) {
+    unwatch();
+    fd_ = fd;
+  }
+  if (fd_ >= 0)
+    loop_.watch(fd_, status & (io_read | io_write), this);
+  if (timer_ != 0) {
+    loop_.cancel(timer_);
+    timer_ = 0;
+  }
+  if (status & io_timeout) {
+    std::weak_ptr<async_connection> weak = weak_from_this();
+    timer_ = loop_.schedule(std::chrono::milliseconds{conn_.timeout_ms()},
+                            [weak] {
+                              if (auto self = weak.lock()) {
+                                self->timer_ = 0;
+                                self->on_io(io_timeout);
+                              }
+                            });
+  }
+}
+
+void async_connection::on_io(int events) {
+  if (closed_)
+    return;
+  if (!running_) {
+    // Readable while idle: the server closed the connection (or sent an
+    // error right before closing it). Nothing of ours is lost.
+    auto keep = shared_from_this();
+    auto reason = make_error(errc::connection_lost,
+                             fmt::format("server closed the idle connection to "
+                                         "{}",
+                                         conn_.options().address()),
+                             true);
+    close(reason);
+    if (auto f = std::move(on_broken_))
+      f(reason);
+    return;
+  }
+  if (timer_ != 0 && !(events & io_timeout)) {
+    loop_.cancel(timer_);
+    timer_ = 0;
+  }
+  int status = conn_.resume(events);
+  if (status != 0) {
+    wait_for(status);
+    return;
+  }
+  auto keep = shared_from_this(); // a handler may drop the owner's reference
+  complete();
+  start_next();
+}
+
+void async_connection::complete() {
+  auto x = std::move(queue_.front());
+  queue_.pop_front();
+  running_ = false;
+  auto res = conn_.take_result();
+  if (conn_.broken()) {
+    // Operations queued behind the failed one were never sent.
+    auto err = res ? make_error(errc::connection_lost, "connection broken",
+                                true)
+                   : res.error();
+    auto rest = std::move(queue_);
+    queue_.clear();
+    unwatch();
+    closed_ = true;
+    conn_.close();
+    x.done(std::move(res));
+    for (auto& y : rest)
+      y.done(make_error(errc::connection_lost,
+                        fmt::format("connection to {} broke before the "
+                                    "request was sent: {}",
+                                    conn_.options().address(),
+                                    troupe::info(err).message),
+                        true));
+    return;
+  }
+  x.done(std::move(res));
+}
+
+void async_connection::watch_idle() {
+  if (closed_ || !conn_.connected())
+    return;
+  int fd = conn_.socket();
+  if (fd != fd_) {
+    unwatch();
+    fd_ = fd;
+  }
+  if (fd_ >= 0)
+    loop_.watch(fd_, io_read, this);
+}
+
+void async_connection::unwatch() {
+  if (timer_ != 0) {
+    loop_.cancel(timer_);
+    timer_ = 0;
+  }
+  if (fd_ >= 0) {
+    loop_.unwatch(fd_);
+    fd_ = -1;
+  }
+}
+
+void async_connection::close(caf::error reason) {
+  if (closed_ && queue_.empty())
+    return;
+  closed_ = true;
+  unwatch();
+  conn_.close();
+  running_ = false;
+  if (!reason)
+    reason = make_error(errc::connection_lost,
+                        fmt::format("connection to {} closed",
+                                    conn_.options().address()),
+                        true);
+  auto rest = std::move(queue_);
+  queue_.clear();
+  for (auto& y : rest)
+    y.done(reason);
+}
+
+} // namespace troupe::mariadb

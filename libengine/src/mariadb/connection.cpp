@@ -1,0 +1,1300 @@
+#include "troupe/mariadb/connection.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+#include <poll.h>
+
+#include <fmt/format.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <errmsg.h>
+
+#include "mariadb/codec.hpp"
+#include "troupe/event_loop.hpp"
+#include "troupe/option_parsing.hpp"
+
+namespace troupe::mariadb {
+
+using detail::decode_kind;
+
+// -- enums ----------------------------------------------------------------------
+
+std::string to_string(tls_mode x) {
+  switch (x) {
+    case tls_mode::disabled:
+      return "disabled";
+    case tls_mode::preferred:
+      return "preferred";
+    case tls_mode::required:
+      return "required";
+    case tls_mode::verify_ca:
+      return "verify_ca";
+    case tls_mode::verify_identity:
+      return "verify_identity";
+  }
+  return "unknown";
+}
+
+std::string to_string(flavour x) {
+  switch (x) {
+    case flavour::unknown:
+      return "unknown";
+    case flavour::mariadb:
+      return "mariadb";
+    case flavour::mysql:
+      return "mysql";
+    case flavour::matrixone:
+      return "matrixone";
+  }
+  return "unknown";
+}
+
+// -- connect_options ------------------------------------------------------------
+
+std::string connect_options::address() const {
+  if (!socket.empty())
+    return "unix:" + socket;
+  if (host.find(':') != std::string::npos)
+    return fmt::format("[{}]:{}", host, port);
+  return fmt::format("{}:{}", host, port);
+}
+
+caf::expected<connect_options>
+connect_options::from_dsn(const dsn& x, std::vector<std::string>* unknown) {
+  using std::chrono::milliseconds;
+  connect_options out;
+  out.host = x.host;
+  out.port = x.port;
+  out.socket = x.socket;
+  out.user = x.user;
+  out.password = x.password;
+  out.database = x.database;
+  auto timeout = [&](const std::string& key, const std::string& val,
+                     milliseconds& dst) -> caf::error {
+    auto d = parse_duration(key, val, milliseconds{1}, milliseconds{86400000});
+    if (!d)
+      return std::move(d.error());
+    dst = *d;
+    return {};
+  };
+  for (const auto& [key, val] : x.options) {
+    caf::error err;
+    if (key == "connect_timeout") {
+      err = timeout(key, val, out.connect_timeout);
+    } else if (key == "read_timeout") {
+      err = timeout(key, val, out.read_timeout);
+    } else if (key == "write_timeout") {
+      err = timeout(key, val, out.write_timeout);
+    } else if (key == "charset") {
+      bool ok = !val.empty() && val.size() <= 32
+                && std::all_of(val.begin(), val.end(), [](char c) {
+                     return std::isalnum(static_cast<unsigned char>(c))
+                            || c == '_';
+                   });
+      if (!ok)
+        err = make_error(errc::invalid_argument,
+                         fmt::format("invalid value '{}' for 'charset': "
+                                     "expected a character set name",
+                                     val));
+      else
+        out.charset = val;
+    } else if (key == "tls" || key == "ssl_mode") {
+      static const std::pair<const char*, tls_mode> modes[] = {
+        {"disabled", tls_mode::disabled},
+        {"preferred", tls_mode::preferred},
+        {"required", tls_mode::required},
+        {"verify_ca", tls_mode::verify_ca},
+        {"verify_identity", tls_mode::verify_identity},
+      };
+      auto i = std::find_if(std::begin(modes), std::end(modes),
+                            [&](const auto& m) { return val == m.first; });
+      if (i == std::end(modes))
+        err = make_error(errc::invalid_argument,
+                         fmt::format("invalid value '{}' for '{}': expected "
+                                     "disabled, preferred, required, "
+                                     "verify_ca or verify_identity",
+                                     val, key));
+      else
+        out.tls = i->second;
+    } else if (key == "tls_ca") {
+      out.tls_ca = val;
+    } else if (key == "tls_capath") {
+      out.tls_capath = val;
+    } else if (key == "tls_cert") {
+      out.tls_cert = val;
+    } else if (key == "tls_key") {
+      out.tls_key = val;
+    } else if (key == "tls_cipher") {
+      out.tls_cipher = val;
+    } else if (key == "init" || (key.size() > 4 && key.compare(0, 4, "init") == 0
+                                 && std::all_of(key.begin() + 4, key.end(),
+                                                [](char c) {
+                                                  return std::isdigit(
+                                                    static_cast<unsigned char>(
+                                                      c));
+                                                }))) {
+      out.init_statements.push_back(val);
+    } else if (key == "statement_cache_size") {
+      auto n = parse_uint(key, val, 1, 65536);
+      if (!n)
+        err = std::move(n.error());
+      else
+        out.statement_cache_size = *n;
+    } else if (key == "max_result_bytes") {
+      auto n = parse_size(key, val, 1024, uint64_t{1} << 40);
+      if (!n)
+        err = std::move(n.error());
+      else
+        out.max_result_bytes = *n;
+    } else if (unknown != nullptr) {
+      unknown->push_back(key);
+    } else {
+      err = make_error(errc::invalid_argument,
+                       fmt::format("unknown DSN option '{}'", key));
+    }
+    if (err)
+      return err;
+  }
+  if ((out.tls == tls_mode::verify_ca || out.tls == tls_mode::verify_identity)
+      && out.tls_ca.empty() && out.tls_capath.empty())
+    return make_error(errc::invalid_argument,
+                      fmt::format("tls={} needs tls_ca or tls_capath",
+                                  to_string(out.tls)));
+  return out;
+}
+
+// -- connection internals ---------------------------------------------------------
+
+enum class connection::step : uint8_t {
+  idle,
+  connect,
+  query,
+  fetch_row,
+  free_result,
+  next_result,
+  close_evicted,
+  prepare,
+  execute,
+  stmt_fetch,
+  stmt_next,
+  ping,
+  reset,
+};
+
+namespace {
+
+// Which libmariadb call is in flight; `call_cont` resumes it.
+enum call : int {
+  no_call,
+  call_connect,
+  call_real_query,
+  call_fetch_row,
+  call_free_result,
+  call_next_result,
+  call_stmt_prepare,
+  call_stmt_execute,
+  call_stmt_fetch,
+  call_stmt_next_result,
+  call_stmt_close,
+  call_ping,
+  call_reset,
+};
+
+// Variable-length cells up to this size are read through the bound buffer;
+// longer ones are fetched straight into their destination.
+constexpr unsigned long inline_buffer_size = 512;
+
+std::once_flag library_init_flag;
+
+unsigned to_seconds(std::chrono::milliseconds x) {
+  auto s = (x.count() + 999) / 1000;
+  return s < 1 ? 1u : static_cast<unsigned>(s);
+}
+
+bool is_auth_error(unsigned code) {
+  switch (code) {
+    case ER_ACCESS_DENIED_ERROR:            // 1045
+    case ER_DBACCESS_DENIED_ERROR:          // 1044
+    case ER_ACCESS_DENIED_NO_PASSWORD_ERROR: // 1698
+    case 1251:                              // client does not support auth
+    case 1275:                              // old password format
+    case 1820:                              // must change password
+    case 1862:                              // password expired
+    case 2049:                              // old authentication protocol
+    case 2059:                              // auth plugin cannot be loaded
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Client-side errors that leave the connection usable.
+bool is_benign_client_error(unsigned code) {
+  switch (code) {
+    case 2030: // CR_NO_PREPARE_STMT
+    case 2031: // CR_PARAMS_NOT_BOUND
+    case 2032: // CR_DATA_TRUNCATED
+    case 2034: // CR_INVALID_PARAMETER_NO
+    case 2035: // CR_INVALID_BUFFER_USE
+    case 2036: // CR_UNSUPPORTED_PARAM_TYPE
+    case 2050: // CR_FETCH_CANCELED
+    case 2051: // CR_NO_DATA
+    case 2052: // CR_NO_STMT_METADATA
+    case 2053: // CR_NO_RESULT_SET
+    case 2054: // CR_NOT_IMPLEMENTED
+    case 2057: // CR_NEW_STMT_METADATA
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Server errors after which the server closes (or has closed) the session.
+bool is_fatal_server_error(unsigned code) {
+  switch (code) {
+    case 1053: // ER_SERVER_SHUTDOWN
+    case 1152: // ER_ABORTING_CONNECTION
+    case 1184: // ER_NEW_ABORTING_CONNECTION
+    case 1927: // ER_CONNECTION_KILLED
+    case 4031: // ER_CLIENT_INTERACTION_TIMEOUT
+      return true;
+    default:
+      return false;
+  }
+}
+
+} // namespace
+
+/// One cached prepared statement with its result binding.
+struct connection::statement {
+  std::string sql;
+  MYSQL_STMT* handle = nullptr;
+  unsigned param_count = 0;
+
+  // Result binding, rebuilt when the shape of a result changes.
+  std::vector<column> columns;
+  std::vector<decode_kind> kinds;
+  std::vector<MYSQL_BIND> binds;
+  struct slot {
+    union {
+      int64_t i;
+      double d;
+      float f;
+      MYSQL_TIME t;
+    };
+    std::vector<char> buf;
+    unsigned long length = 0;
+    my_bool is_null = 0;
+    my_bool error = 0;
+  };
+  std::vector<slot> slots;
+
+  // Parameter binding, rebuilt for every execution.
+  std::vector<MYSQL_BIND> param_binds;
+  struct param_slot {
+    union {
+      int64_t i;
+      uint64_t u;
+      double d;
+      MYSQL_TIME t;
+    };
+    unsigned long length = 0;
+  };
+  std::vector<param_slot> param_slots;
+
+  ~statement() {
+    if (handle != nullptr)
+      mysql_stmt_close(handle);
+  }
+};
+
+connection::connection(connect_options options)
+  : options_(std::move(options)), step_(step::idle) {
+  std::call_once(library_init_flag, [] { mysql_library_init(0, nullptr, nullptr); });
+}
+
+connection::~connection() {
+  close();
+}
+
+int connection::socket() const {
+  if (mysql_ == nullptr)
+    return -1;
+  auto fd = mysql_get_socket(mysql_);
+  return fd < 0 ? -1 : static_cast<int>(fd);
+}
+
+unsigned connection::timeout_ms() const {
+  return mysql_ ? mysql_get_timeout_value_ms(mysql_) : 0;
+}
+
+bool connection::in_transaction() const {
+  return mysql_ != nullptr && (mysql_->server_status & SERVER_STATUS_IN_TRANS);
+}
+
+// Frees our statement objects. Only valid once libmariadb has invalidated
+// them (mysql_close, mysql_reset_connection): then closing sends nothing.
+void connection::drop_statement_cache() {
+  stmt_ = nullptr;
+  cache_.clear();
+  lru_.clear();
+  closing_.reset();
+}
+
+void connection::close() {
+  if (mysql_ == nullptr)
+    return;
+  if (res_ != nullptr) {
+    res_->handle = nullptr; // never drain rows from a connection being closed
+    mysql_free_result(res_);
+    res_ = nullptr;
+  }
+  // Invalidates every statement of this connection (they get no
+  // COM_STMT_CLOSE: the server frees them with the session).
+  mysql_close(mysql_);
+  mysql_ = nullptr;
+  drop_statement_cache();
+  connected_ = false;
+  op_ = op_kind::none;
+  step_ = step::idle;
+}
+
+// -- error mapping -------------------------------------------------------------------
+
+caf::error connection::classify(unsigned code, const char* sqlstate,
+                                const char* message, bool connecting) {
+  std::string state = sqlstate ? sqlstate : "";
+  std::string msg = message ? message : "";
+  if (connecting) {
+    broken_ = true;
+    auto kind = is_auth_error(code) ? errc::auth_failed : errc::connect_failed;
+    return make_error(kind,
+                      fmt::format("cannot connect to {}: {}",
+                                  options_.address(), msg),
+                      static_cast<uint16_t>(code), state, true);
+  }
+  if (timed_out_) {
+    broken_ = true;
+    return make_error(errc::query_timeout,
+                      fmt::format("no answer from {} within read_timeout {} "
+                                  "({})",
+                                  options_.address(),
+                                  format_duration(options_.read_timeout), msg),
+                      static_cast<uint16_t>(code), state, true);
+  }
+  if (code == 1969 || code == 3024) // max_statement_time / max_execution_time
+    return make_error(errc::query_timeout, msg, static_cast<uint16_t>(code),
+                      state, false);
+  bool client_error = code >= 2000 && code < 3000;
+  if ((client_error && !is_benign_client_error(code))
+      || is_fatal_server_error(code)) {
+    broken_ = true;
+    return make_error(errc::connection_lost,
+                      fmt::format("connection to {} lost: {}",
+                                  options_.address(), msg),
+                      static_cast<uint16_t>(code), state, true);
+  }
+  return make_error(client_error ? errc::internal : errc::server_error, msg,
+                    static_cast<uint16_t>(code), state, false);
+}
+
+caf::error connection::connection_error(bool connecting) {
+  return classify(mysql_errno(mysql_), mysql_sqlstate(mysql_),
+                  mysql_error(mysql_), connecting);
+}
+
+caf::error connection::statement_error(MYSQL_STMT* stmt) {
+  return classify(mysql_stmt_errno(stmt), mysql_stmt_sqlstate(stmt),
+                  mysql_stmt_error(stmt), false);
+}
+
+// -- driving ---------------------------------------------------------------------------
+
+int connection::call_cont(int events) {
+  switch (call_) {
+    case call_connect:
+      return mysql_real_connect_cont(&ret_mysql_, mysql_, events);
+    case call_real_query:
+      return mysql_real_query_cont(&ret_int_, mysql_, events);
+    case call_fetch_row:
+      return mysql_fetch_row_cont(&ret_row_, res_, events);
+    case call_free_result:
+      return mysql_free_result_cont(res_, events);
+    case call_next_result:
+      return mysql_next_result_cont(&ret_int_, mysql_, events);
+    case call_stmt_prepare:
+      return mysql_stmt_prepare_cont(&ret_int_, stmt_->handle, events);
+    case call_stmt_execute:
+      return mysql_stmt_execute_cont(&ret_int_, stmt_->handle, events);
+    case call_stmt_fetch:
+      return mysql_stmt_fetch_cont(&ret_int_, stmt_->handle, events);
+    case call_stmt_next_result:
+      return mysql_stmt_next_result_cont(&ret_int_, stmt_->handle, events);
+    case call_stmt_close:
+      return mysql_stmt_close_cont(&ret_bool_, closing_->handle, events);
+    case call_ping:
+      return mysql_ping_cont(&ret_int_, mysql_, events);
+    case call_reset:
+      return mysql_reset_connection_cont(&ret_int_, mysql_, events);
+    default:
+      return 0;
+  }
+}
+
+int connection::resume(int events) {
+  if (op_ == op_kind::none)
+    return 0;
+  if (events & io_timeout)
+    timed_out_ = true;
+  return run(call_cont(events));
+}
+
+void connection::finish(caf::error err) {
+  error_ = std::move(err);
+  op_ = op_kind::none;
+  step_ = step::idle;
+  call_ = no_call;
+  sql_.clear();
+  params_.clear();
+  timed_out_ = false;
+}
+
+caf::expected<result> connection::take_result() {
+  if (error_) {
+    auto err = std::move(error_);
+    error_ = caf::error{};
+    result_ = result{};
+    return err;
+  }
+  return std::move(result_);
+}
+
+bool connection::add_bytes(size_t n) {
+  result_bytes_ += n;
+  if (result_bytes_ > options_.max_result_bytes)
+    too_large_ = true;
+  return !too_large_;
+}
+
+// -- connect ---------------------------------------------------------------------------
+
+int connection::start_connect() {
+  if (mysql_ != nullptr || op_ != op_kind::none) {
+    finish(make_error(errc::internal, "connect on a used connection object"));
+    return 0;
+  }
+  error_ = caf::error{};
+  result_ = result{};
+  broken_ = false;
+  mysql_ = mysql_init(nullptr);
+  if (mysql_ == nullptr)
+    throw std::bad_alloc{};
+  op_ = op_kind::connect;
+  auto* m = mysql_;
+  mysql_options(m, MYSQL_OPT_NONBLOCK, nullptr);
+  unsigned ct = to_seconds(options_.connect_timeout);
+  unsigned rt = to_seconds(options_.read_timeout);
+  unsigned wt = to_seconds(options_.write_timeout);
+  mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
+  mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rt);
+  mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &wt);
+  mysql_options(m, MYSQL_SET_CHARSET_NAME, options_.charset.c_str());
+  unsigned long max_packet = options_.max_allowed_packet;
+  mysql_options(m, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
+  my_bool off = 0;
+  mysql_options(m, MYSQL_OPT_RECONNECT, &off); // reconnects are the pool's job
+  unsigned local_infile = 0; // LOAD DATA LOCAL lets a server read client files
+  mysql_options(m, MYSQL_OPT_LOCAL_INFILE, &local_infile);
+  unsigned protocol = options_.socket.empty() ? MYSQL_PROTOCOL_TCP
+                                              : MYSQL_PROTOCOL_SOCKET;
+  mysql_options(m, MYSQL_OPT_PROTOCOL, &protocol);
+  if (options_.tls != tls_mode::disabled) {
+    auto opt = [](const std::string& s) {
+      return s.empty() ? nullptr : s.c_str();
+    };
+    mysql_ssl_set(m, opt(options_.tls_key), opt(options_.tls_cert),
+                  opt(options_.tls_ca), opt(options_.tls_capath),
+                  opt(options_.tls_cipher));
+    my_bool enforce = options_.tls != tls_mode::preferred;
+    mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &enforce);
+    my_bool verify = options_.tls == tls_mode::verify_ca
+                     || options_.tls == tls_mode::verify_identity;
+    mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+  }
+  step_ = step::connect;
+  call_ = call_connect;
+  auto opt_str = [](const std::string& s) {
+    return s.empty() ? nullptr : s.c_str();
+  };
+  int status = mysql_real_connect_start(
+    &ret_mysql_, m, options_.socket.empty() ? options_.host.c_str() : nullptr,
+    options_.user.c_str(), options_.password.c_str(),
+    opt_str(options_.database), options_.socket.empty() ? options_.port : 0,
+    opt_str(options_.socket), CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS);
+  return run(status);
+}
+
+void connection::read_server_info() {
+  info_.version = mysql_get_server_info(mysql_);
+  info_.version_number = static_cast<uint32_t>(mysql_get_server_version(mysql_));
+  info_.thread_id = mysql_thread_id(mysql_);
+  if (info_.version.find("MatrixOne") != std::string::npos)
+    info_.kind = flavour::matrixone;
+  else if (info_.version.find("MariaDB") != std::string::npos)
+    info_.kind = flavour::mariadb;
+  else
+    info_.kind = flavour::mysql;
+  unsigned long ext = 0;
+  if (mariadb_get_infov(mysql_, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES,
+                        &ext)
+      == 0)
+    info_.bulk_operations = (ext & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32))
+                            != 0;
+  auto cipher = mysql_get_ssl_cipher(mysql_);
+  info_.tls_cipher = cipher ? cipher : "";
+}
+
+// -- text protocol ------------------------------------------------------------------------
+
+int connection::start_query(std::string sql) {
+  if (op_ != op_kind::none || !connected()) {
+    error_ = make_error(errc::internal, connected() ? "connection busy"
+                                                    : "not connected");
+    return 0;
+  }
+  error_ = caf::error{};
+  result_ = result{};
+  result_bytes_ = 0;
+  too_large_ = false;
+  op_ = op_kind::query;
+  return run(begin_text(std::move(sql)));
+}
+
+int connection::begin_text(std::string sql) {
+  sql_ = std::move(sql);
+  step_ = step::query;
+  call_ = call_real_query;
+  return mysql_real_query_start(&ret_int_, mysql_, sql_.data(), sql_.size());
+}
+
+// Helpers return the status of the call they started; 0 means that call
+// completed at once (then `advance` processes it) or the operation finished.
+int connection::run(int status) {
+  if (status != 0 || op_ == op_kind::none)
+    return status;
+  return advance();
+}
+
+void connection::finish_ok_set() {
+  result_set rs;
+  auto affected = mysql_affected_rows(mysql_);
+  rs.affected_rows = affected == static_cast<my_ulonglong>(-1) ? 0 : affected;
+  rs.last_insert_id = mysql_insert_id(mysql_);
+  rs.warnings = mysql_warning_count(mysql_);
+  if (auto info = mysql_info(mysql_))
+    rs.info = info;
+  result_.sets().push_back(std::move(rs));
+}
+
+// Runs after the text query (or a next_result) succeeded: starts reading the
+// rows of the current result set, or records an OK packet.
+int connection::text_after_query() {
+  if (mysql_field_count(mysql_) == 0) {
+    finish_ok_set();
+    return text_after_next();
+  }
+  res_ = mysql_use_result(mysql_);
+  if (res_ == nullptr) {
+    finish(connection_error(false));
+    return 0;
+  }
+  result_set rs;
+  auto n = mysql_num_fields(res_);
+  auto* fields = mysql_fetch_fields(res_);
+  text_kinds_.clear();
+  for (unsigned i = 0; i < n; ++i) {
+    rs.columns().push_back(detail::to_column(fields[i]));
+    text_kinds_.push_back(static_cast<uint8_t>(detail::decode_kind_of(fields[i])));
+  }
+  result_.sets().push_back(std::move(rs));
+  step_ = step::fetch_row;
+  call_ = call_fetch_row;
+  return mysql_fetch_row_start(&ret_row_, res_);
+}
+
+// Runs after a row was fetched (or the end / an error was reached).
+int connection::text_after_fetch() {
+  if (ret_row_ != nullptr) {
+    auto& rs = result_.sets().back();
+    auto n = text_kinds_.size();
+    auto* lengths = mysql_fetch_lengths(res_);
+    size_t row_bytes = 0;
+    for (size_t i = 0; i < n; ++i)
+      row_bytes += lengths[i] + sizeof(value);
+    if (add_bytes(row_bytes)) {
+      for (size_t i = 0; i < n; ++i) {
+        value v;
+        if (ret_row_[i] != nullptr
+            && !detail::decode_text(static_cast<decode_kind>(text_kinds_[i]),
+                                    std::string_view{ret_row_[i], lengths[i]},
+                                    v)) {
+          // Keep reading so the connection stays in sync; report at the end.
+          if (!error_)
+            error_ = make_error(errc::internal,
+                                fmt::format("cannot decode the value of column "
+                                            "'{}' ({})",
+                                            rs.columns()[i].name,
+                                            to_string(rs.columns()[i].type)));
+        }
+        rs.cells().push_back(std::move(v));
+      }
+    } else {
+      rs.cells().clear();
+    }
+    call_ = call_fetch_row;
+    return mysql_fetch_row_start(&ret_row_, res_);
+  }
+  if (mysql_errno(mysql_) != 0) {
+    auto err = connection_error(false);
+    res_->handle = nullptr;
+    mysql_free_result(res_);
+    res_ = nullptr;
+    finish(std::move(err));
+    return 0;
+  }
+  result_.sets().back().warnings = mysql_warning_count(mysql_);
+  step_ = step::free_result;
+  call_ = call_free_result;
+  return mysql_free_result_start(res_);
+}
+
+// Runs when a result set is complete: moves to the next one or finishes.
+int connection::text_after_next() {
+  if (mysql_more_results(mysql_)) {
+    step_ = step::next_result;
+    call_ = call_next_result;
+    return mysql_next_result_start(&ret_int_, mysql_);
+  }
+  // The statement is complete.
+  if (op_ == op_kind::connect) {
+    // An init statement or the probe: results are not the caller's.
+    bool probe = init_index_ >= options_.init_statements.size();
+    if (probe) {
+      if (auto wt = result_.scalar<uint64_t>())
+        info_.wait_timeout = static_cast<uint32_t>(*wt);
+      result_ = result{};
+      finish();
+      return 0;
+    }
+    result_ = result{};
+    ++init_index_;
+    if (init_index_ < options_.init_statements.size())
+      return begin_text(options_.init_statements[init_index_]);
+    return begin_text("SELECT @@SESSION.wait_timeout");
+  }
+  if (too_large_) {
+    result_ = result{};
+    finish(make_error(errc::result_too_large,
+                      fmt::format("the result exceeded max_result_bytes ({} "
+                                  "bytes); its rows were read and discarded",
+                                  options_.max_result_bytes)));
+    return 0;
+  }
+  finish(std::move(error_));
+  return 0;
+}
+
+// -- prepared statements --------------------------------------------------------------------
+
+int connection::start_execute(std::string sql, std::vector<value> params) {
+  if (op_ != op_kind::none || !connected()) {
+    error_ = make_error(errc::internal, connected() ? "connection busy"
+                                                    : "not connected");
+    return 0;
+  }
+  error_ = caf::error{};
+  result_ = result{};
+  result_bytes_ = 0;
+  too_large_ = false;
+  retried_prepare_ = false;
+  op_ = op_kind::execute;
+  sql_ = std::move(sql);
+  params_ = std::move(params);
+  return run(begin_prepared());
+}
+
+int connection::evict_one() {
+  closing_ = std::move(lru_.back());
+  lru_.pop_back();
+  cache_.erase(closing_->sql);
+  ++stats_.statements_evicted;
+  step_ = step::close_evicted;
+  call_ = call_stmt_close;
+  return mysql_stmt_close_start(&ret_bool_, closing_->handle);
+}
+
+// Finds the statement in the cache or prepares it (evicting first when the
+// cache is full).
+int connection::begin_prepared() {
+  if (auto i = cache_.find(sql_); i != cache_.end()) {
+    lru_.splice(lru_.begin(), lru_, i->second);
+    stmt_ = lru_.front().get();
+    ++stats_.statement_cache_hits;
+    return prepared_execute();
+  }
+  if (!lru_.empty() && lru_.size() >= options_.statement_cache_size)
+    return evict_one();
+  auto st = std::make_unique<statement>();
+  st->sql = sql_;
+  st->handle = mysql_stmt_init(mysql_);
+  if (st->handle == nullptr) {
+    finish(make_error(errc::internal, "mysql_stmt_init failed"));
+    return 0;
+  }
+  lru_.push_front(std::move(st));
+  stmt_ = lru_.front().get();
+  step_ = step::prepare;
+  call_ = call_stmt_prepare;
+  return mysql_stmt_prepare_start(&ret_int_, stmt_->handle, sql_.data(),
+                                  sql_.size());
+}
+
+int connection::prepared_after_prepare() {
+  if (ret_int_ != 0) {
+    auto code = mysql_stmt_errno(stmt_->handle);
+    auto err = statement_error(stmt_->handle);
+    // The failed statement was never prepared: closing it sends nothing.
+    lru_.pop_front();
+    stmt_ = nullptr;
+    if (code == ER_MAX_PREPARED_STMT_COUNT_REACHED && !lru_.empty()
+        && !retried_prepare_) {
+      // The server-wide statement limit is reached: give back all of ours and
+      // try once more.
+      retried_prepare_ = true;
+      evict_all_ = true;
+      return evict_one();
+    }
+    finish(std::move(err));
+    return 0;
+  }
+  stmt_->param_count = mysql_stmt_param_count(stmt_->handle);
+  cache_.emplace(stmt_->sql, lru_.begin());
+  ++stats_.statements_prepared;
+  return prepared_execute();
+}
+
+int connection::prepared_execute() {
+  auto& st = *stmt_;
+  if (params_.size() != st.param_count) {
+    finish(make_error(errc::invalid_argument,
+                      fmt::format("the statement has {} parameter(s) but {} "
+                                  "value(s) were given",
+                                  st.param_count, params_.size())));
+    return 0;
+  }
+  static char empty_buffer[1] = {0};
+  st.param_binds.assign(params_.size(), MYSQL_BIND{});
+  st.param_slots.resize(params_.size());
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& b = st.param_binds[i];
+    auto& s = st.param_slots[i];
+    const auto& p = params_[i];
+    switch (p.kind()) {
+      case value_kind::null:
+        b.buffer_type = MYSQL_TYPE_NULL;
+        break;
+      case value_kind::int64:
+        s.i = *p.get_if<int64_t>();
+        b.buffer_type = MYSQL_TYPE_LONGLONG;
+        b.buffer = &s.i;
+        break;
+      case value_kind::uint64:
+        s.u = *p.get_if<uint64_t>();
+        b.buffer_type = MYSQL_TYPE_LONGLONG;
+        b.buffer = &s.u;
+        b.is_unsigned = 1;
+        break;
+      case value_kind::float64:
+        s.d = *p.get_if<double>();
+        b.buffer_type = MYSQL_TYPE_DOUBLE;
+        b.buffer = &s.d;
+        break;
+      case value_kind::decimal:
+      case value_kind::string:
+      case value_kind::bytes: {
+        const char* data;
+        size_t size;
+        if (auto x = p.get_if<std::string>()) {
+          data = x->data();
+          size = x->size();
+          b.buffer_type = MYSQL_TYPE_STRING;
+        } else if (auto x = p.get_if<decimal>()) {
+          data = x->text.data();
+          size = x->text.size();
+          b.buffer_type = MYSQL_TYPE_NEWDECIMAL;
+        } else {
+          auto& bs = *p.get_if<bytes>();
+          data = reinterpret_cast<const char*>(bs.data());
+          size = bs.size();
+          b.buffer_type = MYSQL_TYPE_BLOB;
+        }
+        // A null buffer pointer would be sent as NULL.
+        b.buffer = size == 0 ? empty_buffer : const_cast<char*>(data);
+        s.length = static_cast<unsigned long>(size);
+        b.buffer_length = s.length;
+        b.length = &s.length;
+        break;
+      }
+      case value_kind::date:
+      case value_kind::time:
+      case value_kind::datetime:
+        detail::to_mysql_time(p, s.t);
+        b.buffer_type = p.kind() == value_kind::date   ? MYSQL_TYPE_DATE
+                        : p.kind() == value_kind::time ? MYSQL_TYPE_TIME
+                                                       : MYSQL_TYPE_DATETIME;
+        b.buffer = &s.t;
+        break;
+    }
+  }
+  if (!st.param_binds.empty()
+      && mysql_stmt_bind_param(st.handle, st.param_binds.data()) != 0) {
+    finish(statement_error(st.handle));
+    return 0;
+  }
+  step_ = step::execute;
+  call_ = call_stmt_execute;
+  return mysql_stmt_execute_start(&ret_int_, st.handle);
+}
+
+// Runs after execute (or stmt_next_result) succeeded: records an OK packet or
+// binds the result columns and starts fetching rows.
+int connection::prepared_after_execute() {
+  auto& st = *stmt_;
+  auto* h = st.handle;
+  auto n = mysql_stmt_field_count(h);
+  if (n == 0) {
+    result_set rs;
+    auto affected = mysql_stmt_affected_rows(h);
+    rs.affected_rows = affected == static_cast<my_ulonglong>(-1) ? 0 : affected;
+    rs.last_insert_id = mysql_stmt_insert_id(h);
+    rs.warnings = mysql_warning_count(mysql_);
+    if (auto info = mysql_info(mysql_))
+      rs.info = info;
+    result_.sets().push_back(std::move(rs));
+    return prepared_after_next();
+  }
+  // Rebind when the result's shape differs from the bound one.
+  bool same = st.columns.size() == n;
+  for (unsigned i = 0; same && i < n; ++i)
+    same = st.kinds[i] == detail::decode_kind_of(h->fields[i])
+           && st.columns[i].name
+                == std::string_view(h->fields[i].name, h->fields[i].name_length);
+  if (!same) {
+    st.columns.clear();
+    st.kinds.clear();
+    st.binds.assign(n, MYSQL_BIND{});
+    st.slots.clear();
+    st.slots.resize(n);
+    for (unsigned i = 0; i < n; ++i) {
+      st.columns.push_back(detail::to_column(h->fields[i]));
+      auto kind = detail::decode_kind_of(h->fields[i]);
+      st.kinds.push_back(kind);
+      auto& b = st.binds[i];
+      auto& s = st.slots[i];
+      b.is_null = &s.is_null;
+      b.error = &s.error;
+      b.length = &s.length;
+      switch (kind) {
+        case decode_kind::null:
+        case decode_kind::int64:
+        case decode_kind::uint64:
+          b.buffer_type = MYSQL_TYPE_LONGLONG;
+          b.buffer = &s.i;
+          b.is_unsigned = kind == decode_kind::uint64;
+          break;
+        case decode_kind::float32:
+          b.buffer_type = MYSQL_TYPE_FLOAT;
+          b.buffer = &s.f;
+          break;
+        case decode_kind::float64:
+          b.buffer_type = MYSQL_TYPE_DOUBLE;
+          b.buffer = &s.d;
+          break;
+        case decode_kind::date:
+          b.buffer_type = MYSQL_TYPE_DATE;
+          b.buffer = &s.t;
+          break;
+        case decode_kind::time:
+          b.buffer_type = MYSQL_TYPE_TIME;
+          b.buffer = &s.t;
+          break;
+        case decode_kind::datetime:
+          b.buffer_type = MYSQL_TYPE_DATETIME;
+          b.buffer = &s.t;
+          break;
+        case decode_kind::decimal:
+        case decode_kind::string:
+        case decode_kind::bytes:
+          s.buf.resize(inline_buffer_size);
+          b.buffer_type = MYSQL_TYPE_BLOB;
+          b.buffer = s.buf.data();
+          b.buffer_length = inline_buffer_size;
+          break;
+      }
+    }
+    if (mysql_stmt_bind_result(h, st.binds.data()) != 0) {
+      finish(statement_error(h));
+      return 0;
+    }
+  }
+  result_set rs;
+  rs.columns() = st.columns;
+  result_.sets().push_back(std::move(rs));
+  step_ = step::stmt_fetch;
+  call_ = call_stmt_fetch;
+  return mysql_stmt_fetch_start(&ret_int_, h);
+}
+
+int connection::prepared_after_fetch() {
+  auto& st = *stmt_;
+  auto* h = st.handle;
+  if (ret_int_ == 0 || ret_int_ == MYSQL_DATA_TRUNCATED) {
+    auto& rs = result_.sets().back();
+    auto n = st.kinds.size();
+    size_t row_bytes = 0;
+    for (size_t i = 0; i < n; ++i)
+      row_bytes += sizeof(value) + (st.slots[i].is_null ? 0 : st.slots[i].length);
+    if (add_bytes(row_bytes)) {
+      for (size_t i = 0; i < n; ++i) {
+        auto& s = st.slots[i];
+        if (s.is_null) {
+          rs.cells().emplace_back();
+          continue;
+        }
+        switch (st.kinds[i]) {
+          case decode_kind::null:
+            rs.cells().emplace_back();
+            break;
+          case decode_kind::int64:
+            rs.cells().emplace_back(s.i);
+            break;
+          case decode_kind::uint64:
+            rs.cells().emplace_back(static_cast<uint64_t>(s.i));
+            break;
+          case decode_kind::float32:
+            rs.cells().emplace_back(detail::widen_float(s.f));
+            break;
+          case decode_kind::float64:
+            rs.cells().emplace_back(s.d);
+            break;
+          case decode_kind::date:
+          case decode_kind::time:
+          case decode_kind::datetime:
+            rs.cells().push_back(detail::from_mysql_time(st.kinds[i], s.t));
+            break;
+          case decode_kind::decimal:
+          case decode_kind::string:
+          case decode_kind::bytes: {
+            std::string text;
+            if (s.length <= inline_buffer_size) {
+              text.assign(s.buf.data(), s.length);
+            } else {
+              // Too long for the bound buffer: fetch it straight into place
+              // (no I/O, the row is already in memory).
+              text.resize(s.length);
+              MYSQL_BIND b{};
+              unsigned long len = 0;
+              b.buffer_type = MYSQL_TYPE_BLOB;
+              b.buffer = text.data();
+              b.buffer_length = s.length;
+              b.length = &len;
+              if (mysql_stmt_fetch_column(h, &b, static_cast<unsigned>(i), 0)
+                  != 0) {
+                if (!error_)
+                  error_ = statement_error(h);
+              }
+            }
+            if (st.kinds[i] == decode_kind::string)
+              rs.cells().emplace_back(std::move(text));
+            else if (st.kinds[i] == decode_kind::decimal)
+              rs.cells().emplace_back(decimal{std::move(text)});
+            else
+              rs.cells().emplace_back(bytes(text.begin(), text.end()));
+            break;
+          }
+        }
+      }
+    } else {
+      rs.cells().clear();
+    }
+    call_ = call_stmt_fetch;
+    return mysql_stmt_fetch_start(&ret_int_, h);
+  }
+  if (ret_int_ != MYSQL_NO_DATA) {
+    finish(statement_error(h));
+    return 0;
+  }
+  result_.sets().back().warnings = mysql_warning_count(mysql_);
+  return prepared_after_next();
+}
+
+int connection::prepared_after_next() {
+  if (mysql_stmt_more_results(stmt_->handle)) {
+    step_ = step::stmt_next;
+    call_ = call_stmt_next_result;
+    return mysql_stmt_next_result_start(&ret_int_, stmt_->handle);
+  }
+  if (too_large_) {
+    result_ = result{};
+    finish(make_error(errc::result_too_large,
+                      fmt::format("the result exceeded max_result_bytes ({} "
+                                  "bytes); its rows were read and discarded",
+                                  options_.max_result_bytes)));
+    return 0;
+  }
+  finish(std::move(error_));
+  return 0;
+}
+
+// -- ping and reset ---------------------------------------------------------------------------
+
+int connection::start_ping() {
+  if (op_ != op_kind::none || !connected()) {
+    error_ = make_error(errc::connection_lost, "not connected", true);
+    return 0;
+  }
+  error_ = caf::error{};
+  result_ = result{};
+  op_ = op_kind::ping;
+  step_ = step::ping;
+  call_ = call_ping;
+  return run(mysql_ping_start(&ret_int_, mysql_));
+}
+
+int connection::start_reset() {
+  if (op_ != op_kind::none || !connected()) {
+    error_ = make_error(errc::connection_lost, "not connected", true);
+    return 0;
+  }
+  error_ = caf::error{};
+  result_ = result{};
+  op_ = op_kind::reset;
+  step_ = step::reset;
+  call_ = call_reset;
+  return run(mysql_reset_connection_start(&ret_int_, mysql_));
+}
+
+// -- the state machine ------------------------------------------------------------------------
+
+// The call of `step_` completed: process its outcome and start the next call.
+// Returns the events to wait for, or 0 when the operation finished.
+int connection::advance() {
+  for (;;) {
+    int status = 0;
+    switch (step_) {
+      case step::idle:
+        return 0;
+      case step::connect:
+        if (ret_mysql_ == nullptr) {
+          finish(connection_error(true));
+          return 0;
+        }
+        connected_ = true;
+        read_server_info();
+        if (options_.tls >= tls_mode::required && info_.tls_cipher.empty()) {
+          // Connector/C 3.3 silently falls back to plain text when the server
+          // offers no TLS unless the certificate is verified: refuse here.
+          broken_ = true;
+          finish(make_error(errc::connect_failed,
+                            fmt::format("cannot connect to {}: tls={} but the "
+                                        "server does not offer TLS",
+                                        options_.address(),
+                                        to_string(options_.tls)),
+                            0, "08000", true));
+          return 0;
+        }
+        init_index_ = 0;
+        status = begin_text(options_.init_statements.empty()
+                              ? std::string{"SELECT @@SESSION.wait_timeout"}
+                              : options_.init_statements[0]);
+        if (op_ == op_kind::none)
+          return 0;
+        if (status != 0)
+          return status;
+        continue;
+      case step::query:
+        if (ret_int_ != 0) {
+          auto err = connection_error(false);
+          if (op_ == op_kind::connect) {
+            bool probe = init_index_ >= options_.init_statements.size();
+            if (probe && !broken_) {
+              // A server without @@wait_timeout (MatrixOne?) is still usable.
+              result_ = result{};
+              finish();
+              return 0;
+            }
+            auto x = troupe::info(err);
+            err = make_error(errc::connect_failed,
+                             fmt::format("init statement #{} failed on {}: {}",
+                                         init_index_ + 1, options_.address(),
+                                         x.message),
+                             x.server_code, x.sqlstate, true);
+            broken_ = true;
+          }
+          finish(std::move(err));
+          return 0;
+        }
+        status = text_after_query();
+        break;
+      case step::fetch_row:
+        status = text_after_fetch();
+        break;
+      case step::free_result:
+        res_ = nullptr;
+        status = text_after_next();
+        break;
+      case step::next_result:
+        if (ret_int_ > 0) {
+          finish(connection_error(false));
+          return 0;
+        }
+        status = ret_int_ == 0 ? text_after_query() : text_after_next();
+        break;
+      case step::close_evicted:
+        // mysql_stmt_close freed the handle, whatever it returned.
+        closing_->handle = nullptr;
+        closing_.reset();
+        if (evict_all_ && !lru_.empty()) {
+          status = evict_one();
+          break;
+        }
+        evict_all_ = false;
+        status = begin_prepared();
+        break;
+      case step::prepare:
+        status = prepared_after_prepare();
+        break;
+      case step::execute:
+        if (ret_int_ != 0) {
+          finish(statement_error(stmt_->handle));
+          return 0;
+        }
+        status = prepared_after_execute();
+        break;
+      case step::stmt_fetch:
+        status = prepared_after_fetch();
+        break;
+      case step::stmt_next:
+        if (ret_int_ > 0) {
+          finish(statement_error(stmt_->handle));
+          return 0;
+        }
+        status = ret_int_ == 0 ? prepared_after_execute()
+                               : prepared_after_next();
+        break;
+      case step::ping:
+        finish(ret_int_ != 0 ? connection_error(false) : caf::error{});
+        return 0;
+      case step::reset:
+        if (ret_int_ != 0) {
+          finish(connection_error(false));
+          return 0;
+        }
+        // The server dropped our prepared statements, libmariadb invalidated
+        // the handles.
+        drop_statement_cache();
+        // libmariadb does not parse the OK packet of COM_RESET_CONNECTION, so
+        // its status flags are stale; a reset session has no transaction.
+        mysql_->server_status &= ~SERVER_STATUS_IN_TRANS;
+        finish();
+        return 0;
+    }
+    if (op_ == op_kind::none)
+      return 0;
+    if (status != 0)
+      return status;
+  }
+}
+
+// -- sync_connection ---------------------------------------------------------------------------
+
+sync_connection::sync_connection(connect_options options)
+  : conn_(std::move(options)) {
+}
+
+caf::expected<result> sync_connection::wait(int status) {
+  while (status != 0) {
+    pollfd p{};
+    p.fd = conn_.socket();
+    if (status & io_read)
+      p.events |= POLLIN;
+    if (status & io_write)
+      p.events |= POLLOUT;
+    int timeout = (status & io_timeout) ? static_cast<int>(conn_.timeout_ms())
+                                        : -1;
+    int n = ::poll(&p, 1, timeout);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return make_error(errc::internal,
+                        fmt::format("poll failed: {}", std::strerror(errno)));
+    }
+    int events = 0;
+    if (n == 0) {
+      events = io_timeout;
+    } else {
+      if (p.revents & (POLLIN | POLLHUP | POLLERR))
+        events |= io_read;
+      if (p.revents & POLLOUT)
+        events |= io_write;
+    }
+    status = conn_.resume(events);
+  }
+  return conn_.take_result();
+}
+
+caf::expected<std::unique_ptr<sync_connection>>
+sync_connection::open(connect_options options) {
+  std::unique_ptr<sync_connection> out{new sync_connection(std::move(options))};
+  auto res = out->wait(out->conn_.start_connect());
+  if (!res)
+    return std::move(res.error());
+  return out;
+}
+
+caf::expected<result> sync_connection::query(std::string sql) {
+  return wait(conn_.start_query(std::move(sql)));
+}
+
+caf::expected<result> sync_connection::execute(std::string sql,
+                                               std::vector<value> params) {
+  return wait(conn_.start_execute(std::move(sql), std::move(params)));
+}
+
+caf::error sync_connection::ping() {
+  auto res = wait(conn_.start_ping());
+  return res ? caf::error{} : std::move(res.error());
+}
+
+caf::error sync_connection::reset() {
+  auto res = wait(conn_.start_reset());
+  return res ? caf::error{} : std::move(res.error());
+}
+
+caf::error kill_query(const connect_options& options, uint64_t thread_id) {
+  auto opts = options;
+  opts.init_statements.clear();
+  auto conn = sync_connection::open(std::move(opts));
+  if (!conn)
+    return std::move(conn.error());
+  // The id is a number we format ourselves: nothing user-supplied is spliced.
+  auto res = (*conn)->query(fmt::format("KILL QUERY {}", thread_id));
+  if (!res)
+    return std::move(res.error());
+  return {};
+}
+
+} // namespace troupe::mariadb

@@ -1,0 +1,189 @@
+// Session-level behaviour of the driver: the statement cache, reset, the
+// transaction flag, and many connections on one event loop.
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <future>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "loop_helpers.hpp"
+#include "scratch.hpp"
+#include "troupe/embedded_server.hpp"
+#include "troupe/error.hpp"
+
+using namespace troupe;
+using namespace std::chrono_literals;
+using namespace std::string_literals;
+
+namespace {
+
+uint64_t session_status(mariadb::sync_connection& conn, const char* name) {
+  auto res = conn.query(fmt::format("SHOW SESSION STATUS LIKE '{}'", name));
+  REQUIRE(res);
+  REQUIRE(res->row_count() == 1);
+  return std::stoull(*res->row(0).get<std::string>(1));
+}
+
+} // namespace
+
+TEST_CASE("the statement cache evicts the least recently used statement and "
+          "re-prepares it when needed",
+          "[driver][cache]") {
+  auto opts = test::server_options();
+  opts.statement_cache_size = 2;
+  auto conn = test::connect(opts);
+  auto& raw = conn->raw();
+  auto closes_before = session_status(*conn, "Com_stmt_close");
+  for (int round = 0; round < 3; ++round) {
+    for (int k = 1; k <= 3; ++k) {
+      auto res = conn->execute(fmt::format("SELECT ? * {}", k), {round});
+      REQUIRE(res);
+      CHECK(res->scalar<int>() == round * k);
+      CHECK(raw.cached_statements() <= 2);
+    }
+  }
+  // Three statements cycling through two slots: every execution misses.
+  CHECK(raw.stats().statements_prepared == 9);
+  CHECK(raw.stats().statements_evicted == 7);
+  CHECK(raw.stats().statement_cache_hits == 0);
+  // Evicted statements were closed on the server.
+  CHECK(session_status(*conn, "Com_stmt_close") - closes_before == 7);
+  // A repeated statement is a hit.
+  REQUIRE(conn->execute("SELECT ? * 3", {1}));
+  CHECK(raw.stats().statement_cache_hits == 1);
+}
+
+TEST_CASE("the server's prepared statement limit is handled by giving back "
+          "cached statements",
+          "[driver][cache]") {
+  embedded_server_options so;
+  so.extra_args.push_back("--max-prepared-stmt-count=4");
+  auto server = embedded_server::start(so);
+  REQUIRE(server);
+  auto opts = mariadb::connect_options::from_dsn((*server)->dsn());
+  REQUIRE(opts);
+  opts->statement_cache_size = 100;
+  auto conn = test::connect(*opts);
+  for (int k = 1; k <= 10; ++k) {
+    auto res = conn->execute(fmt::format("SELECT ? + {}", k), {1});
+    REQUIRE(res);
+    CHECK(res->scalar<int>() == 1 + k);
+  }
+  CHECK(conn->raw().stats().statements_evicted > 0);
+  CHECK(conn->raw().cached_statements() <= 4);
+}
+
+TEST_CASE("reset clears session state and the statement cache",
+          "[driver][session]") {
+  auto conn = test::connect();
+  REQUIRE(conn->query("SET @x = 42"));
+  REQUIRE(conn->execute("SELECT ?", {1}));
+  REQUIRE(conn->raw().cached_statements() == 1);
+  REQUIRE(conn->query("BEGIN"));
+  CHECK(conn->raw().in_transaction());
+  REQUIRE_FALSE(conn->reset());
+  CHECK_FALSE(conn->raw().in_transaction());
+  CHECK(conn->raw().cached_statements() == 0);
+  auto x = conn->query("SELECT @x");
+  REQUIRE(x);
+  CHECK(x->row(0)[0].is_null());
+  // Statements are prepared again transparently.
+  auto again = conn->execute("SELECT ?", {7});
+  REQUIRE(again);
+  CHECK(again->scalar<int>() == 7);
+}
+
+TEST_CASE("the transaction flag follows BEGIN, COMMIT and ROLLBACK",
+          "[driver][session]") {
+  auto conn = test::connect();
+  CHECK_FALSE(conn->raw().in_transaction());
+  REQUIRE(conn->query("START TRANSACTION"));
+  CHECK(conn->raw().in_transaction());
+  REQUIRE(conn->query("COMMIT"));
+  CHECK_FALSE(conn->raw().in_transaction());
+  REQUIRE(conn->query("BEGIN"));
+  REQUIRE(conn->query("ROLLBACK"));
+  CHECK_FALSE(conn->raw().in_transaction());
+}
+
+TEST_CASE("the driver reports the server's flavour, version and session "
+          "limits",
+          "[driver][session]") {
+  auto conn = test::connect();
+  const auto& info = conn->raw().info();
+  CHECK(info.kind == mariadb::flavour::mariadb);
+  CHECK(info.version_number >= 100000);
+  CHECK(info.thread_id > 0);
+  CHECK(info.wait_timeout > 0);
+  CHECK(info.bulk_operations);
+  auto id = conn->query("SELECT CONNECTION_ID()");
+  REQUIRE(id);
+  CHECK(id->scalar<uint64_t>() == info.thread_id);
+}
+
+TEST_CASE("init statements run on connect and a failing one fails the "
+          "connect",
+          "[driver][session]") {
+  auto opts = test::server_options();
+  opts.init_statements = {"SET time_zone = '+03:00'", "SET @troupe = 'yes'"};
+  auto conn = test::connect(opts);
+  auto res = conn->query("SELECT @@time_zone, @troupe");
+  REQUIRE(res);
+  CHECK(res->row(0).get<std::string>(0) == "+03:00"s);
+  CHECK(res->row(0).get<std::string>(1) == "yes"s);
+  opts.init_statements = {"SET no_such_variable = 1"};
+  auto bad = mariadb::sync_connection::open(opts);
+  REQUIRE_FALSE(bad);
+  auto e = info(bad.error());
+  CHECK(e.code == errc::connect_failed);
+  CHECK(e.server_code == 1193);
+  CHECK_THAT(e.message, Catch::Contains("init statement #1"));
+}
+
+TEST_CASE("many connections driven by one event loop return correct results "
+          "concurrently",
+          "[driver][loop]") {
+  constexpr int connections = 16;
+  constexpr int per_connection = 100;
+  auto loop = make_epoll_loop("test-io");
+  std::vector<std::shared_ptr<mariadb::async_connection>> conns;
+  for (int i = 0; i < connections; ++i)
+    conns.push_back(mariadb::async_connection::make(*loop, test::server_options()));
+  std::atomic<int> correct{0};
+  std::atomic<int> failed{0};
+  std::atomic<int> done{0};
+  auto all_done = std::make_shared<std::promise<void>>();
+  auto f = all_done->get_future();
+  loop->post([&, all_done] {
+    for (int c = 0; c < connections; ++c) {
+      auto conn = conns[c];
+      conn->connect([&, c](caf::expected<result> r) {
+        if (!r)
+          failed += per_connection;
+      });
+      for (int q = 0; q < per_connection; ++q) {
+        auto check = [&, c, q, all_done](caf::expected<result> r) {
+          if (r && r->scalar<int64_t>() == int64_t{c} * 1000 + q)
+            ++correct;
+          else
+            ++failed;
+          if (++done == connections * per_connection)
+            all_done->set_value();
+        };
+        // Mix both protocols.
+        if (q % 2 == 0)
+          conn->execute("SELECT ? * 1000 + ?", {c, q}, check);
+        else
+          conn->query(fmt::format("SELECT {} * 1000 + {}", c, q), check);
+      }
+    }
+  });
+  REQUIRE(f.wait_for(60s) == std::future_status::ready);
+  CHECK(correct == connections * per_connection);
+  CHECK(failed == 0);
+  test::run_on(*loop, [&] { conns.clear(); });
+  loop->stop();
+}

@@ -1,0 +1,79 @@
+#include "scratch.hpp"
+
+#include <atomic>
+#include <stdexcept>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "test_env.hpp"
+#include "troupe/error.hpp"
+
+namespace troupe::test {
+
+mariadb::connect_options server_options() {
+  auto x = server_dsn();
+  x.database.clear();
+  auto opts = mariadb::connect_options::from_dsn(x);
+  if (!opts)
+    throw std::runtime_error("bad test DSN: " + render(opts.error()));
+  return std::move(*opts);
+}
+
+std::unique_ptr<mariadb::sync_connection>
+connect(const mariadb::connect_options& options) {
+  auto conn = mariadb::sync_connection::open(options);
+  if (!conn)
+    throw std::runtime_error("cannot connect to the test server: "
+                             + render(conn.error()));
+  return std::move(*conn);
+}
+
+std::string unique_name(std::string_view prefix) {
+  static std::atomic<int> counter{0};
+  return fmt::format("{}_{}_{}", prefix, ::getpid(), ++counter);
+}
+
+scratch_database::scratch_database(std::string_view prefix)
+  : name_(unique_name(prefix)), admin_(connect()) {
+  // The name is ours (letters, digits, '_'), safe to quote as an identifier.
+  auto res = admin_->query(
+    fmt::format("CREATE DATABASE `{}` CHARACTER SET utf8mb4", name_));
+  if (!res)
+    throw std::runtime_error("cannot create the test database: "
+                             + render(res.error()));
+}
+
+scratch_database::~scratch_database() {
+  try {
+    auto conn = connect();
+    conn->query(fmt::format("DROP DATABASE IF EXISTS `{}`", name_));
+  } catch (...) {
+    // A test that broke the server must not also fail in a destructor.
+  }
+}
+
+mariadb::connect_options scratch_database::options() const {
+  auto opts = server_options();
+  opts.database = name_;
+  return opts;
+}
+
+troupe::dsn scratch_database::dsn() const {
+  auto x = server_dsn();
+  x.database = name_;
+  return x;
+}
+
+result scratch_database::run(const std::string& sql) {
+  auto res = admin_->query(fmt::format("USE `{}`", name_));
+  if (res)
+    res = admin_->query(sql);
+  if (!res)
+    throw std::runtime_error("setup statement failed: " + render(res.error())
+                             + " (" + sql + ")");
+  return std::move(*res);
+}
+
+} // namespace troupe::test

@@ -1,0 +1,49 @@
+#pragma once
+
+// Per-test isolation on the shared test server: every test works in its own
+// database, created fresh and dropped at the end of the test.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "troupe/mariadb/connection.hpp"
+
+namespace troupe::test {
+
+/// Connect options for the test server (no default database).
+mariadb::connect_options server_options();
+
+/// Opens a blocking connection to the test server; throws on failure.
+std::unique_ptr<mariadb::sync_connection>
+connect(const mariadb::connect_options& options = server_options());
+
+/// A name unique in this test run: `prefix` + pid + counter.
+std::string unique_name(std::string_view prefix);
+
+/// A fresh database on the test server, dropped by the destructor.
+class scratch_database {
+public:
+  explicit scratch_database(std::string_view prefix = "t");
+  ~scratch_database();
+
+  scratch_database(const scratch_database&) = delete;
+  scratch_database& operator=(const scratch_database&) = delete;
+
+  const std::string& name() const { return name_; }
+
+  /// Connect options with this database as the default.
+  mariadb::connect_options options() const;
+
+  /// A DSN with this database as the default.
+  troupe::dsn dsn() const;
+
+  /// Runs SQL on the admin connection; throws on failure.
+  result run(const std::string& sql);
+
+private:
+  std::string name_;
+  std::unique_ptr<mariadb::sync_connection> admin_;
+};
+
+} // namespace troupe::test
