@@ -96,9 +96,14 @@ public:
     epoll_event ev{};
     ev.events = mask;
     ev.data.u64 = key(fd, i->second.generation);
-    if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0)
-      spdlog::error("{}: epoll_ctl(MOD, fd {}) failed: {}", name_, fd,
-                    std::strerror(errno));
+    if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0)
+      return;
+    // The descriptor was closed and reopened under the same number without
+    // an unwatch: the kernel forgot it, register it again.
+    if (errno == ENOENT && epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0)
+      return;
+    spdlog::error("{}: epoll_ctl(MOD, fd {}) failed: {}", name_, fd,
+                  std::strerror(errno));
   }
 
   void unwatch(int fd) override {

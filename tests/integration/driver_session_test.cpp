@@ -187,3 +187,115 @@ TEST_CASE("many connections driven by one event loop return correct results "
   test::run_on(*loop, [&] { conns.clear(); });
   loop->stop();
 }
+
+TEST_CASE("a cached statement follows a change of the default database",
+          "[driver][cache]") {
+  test::scratch_database one{"dbone"};
+  test::scratch_database two{"dbtwo"};
+  one.run("CREATE TABLE t (v INT)");
+  one.run("INSERT INTO t VALUES (1)");
+  two.run("CREATE TABLE t (v INT)");
+  two.run("INSERT INTO t VALUES (2)");
+  auto conn = test::connect(one.options());
+  auto first = conn->execute("SELECT v FROM t WHERE v > ?", {0});
+  REQUIRE(first);
+  CHECK(first->scalar<int>() == 1);
+  REQUIRE(conn->query(fmt::format("USE `{}`", two.name())));
+  auto second = conn->execute("SELECT v FROM t WHERE v > ?", {0});
+  REQUIRE(second);
+  CHECK(second->scalar<int>() == 2);
+  REQUIRE(conn->execute("INSERT INTO t VALUES (?)", {20}));
+  auto count = two.run("SELECT COUNT(*) FROM t");
+  CHECK(count.scalar<int>() == 2);
+}
+
+TEST_CASE("a cached SELECT * after ALTER TABLE returns the new columns or "
+          "fails fatally, never stale data",
+          "[driver][cache]") {
+  test::scratch_database db{"alter"};
+  db.run("CREATE TABLE t (a INT)");
+  db.run("INSERT INTO t VALUES (1)");
+  auto conn = test::connect(db.options());
+  auto before = conn->execute("SELECT * FROM t WHERE a > ?", {0});
+  REQUIRE(before);
+  REQUIRE(before->columns().size() == 1);
+  db.run("ALTER TABLE t ADD COLUMN b VARCHAR(10) DEFAULT 'new'");
+  auto after = conn->execute("SELECT * FROM t WHERE a > ?", {0});
+  if (after) {
+    REQUIRE(after->columns().size() == 2);
+    CHECK(after->columns()[1].name == "b");
+    CHECK(after->row(0)[1] == value{"new"s});
+    auto again = conn->query("SELECT 42");
+    REQUIRE(again);
+    CHECK(again->scalar<int>() == 42);
+  } else {
+    // The connection could not follow the new metadata: it must say so and
+    // be dropped rather than answer the next statement out of sync.
+    CHECK(info(after.error()).fatal);
+    CHECK(conn->raw().broken());
+  }
+}
+
+TEST_CASE("a parameter larger than the server's max_allowed_packet is fatal, "
+          "not a silent desync",
+          "[driver][errors]") {
+  embedded_server_options so;
+  so.extra_args.push_back("--max-allowed-packet=1M");
+  auto server = embedded_server::start(so);
+  REQUIRE(server);
+  auto opts = mariadb::connect_options::from_dsn((*server)->dsn());
+  REQUIRE(opts);
+  auto conn = test::connect(*opts);
+  auto res = conn->execute("SELECT LENGTH(?)", {bytes(2 << 20, 'x')});
+  REQUIRE_FALSE(res);
+  auto e = info(res.error());
+  CHECK(e.fatal);
+  CHECK(conn->raw().broken());
+}
+
+TEST_CASE("destroying an async connection answers its queued requests",
+          "[driver][loop]") {
+  auto loop = make_epoll_loop("test-io");
+  auto conn = mariadb::async_connection::make(*loop, test::server_options());
+  REQUIRE(test::await_on(*loop, [conn](auto h) { conn->connect(h); }));
+  auto answered = std::make_shared<std::atomic<int>>(0);
+  auto shutting_down = std::make_shared<std::atomic<int>>(0);
+  test::run_on(*loop, [&] {
+    for (int i = 0; i < 3; ++i)
+      conn->query("SELECT SLEEP(5)", [=](caf::expected<result> r) {
+        ++*answered;
+        if (!r && info(r.error()).code == errc::shutting_down)
+          ++*shutting_down;
+      });
+    conn.reset(); // the last reference
+  });
+  CHECK(*answered == 3);
+  CHECK(*shutting_down == 3);
+  loop->stop();
+}
+
+TEST_CASE("a long result arrives complete through the event loop",
+          "[driver][loop]") {
+  test::scratch_database db{"long"};
+  auto loop = make_epoll_loop("test-io");
+  auto conn = mariadb::async_connection::make(*loop, db.options());
+  REQUIRE(test::await_on(*loop, [conn](auto h) { conn->connect(h); }));
+  for (bool prepared : {false, true}) {
+    INFO((prepared ? "prepared" : "text"));
+    auto res = test::await_on(*loop, [conn, prepared](auto h) {
+      if (prepared)
+        conn->execute("SELECT seq FROM seq_1_to_20000 WHERE seq > ?", {0}, h);
+      else
+        conn->query("SELECT seq FROM seq_1_to_20000", h);
+    });
+    if (!res)
+      FAIL(render(res.error()));
+    REQUIRE(res->row_count() == 20000);
+    bool ordered = true;
+    for (size_t i = 0; i < res->row_count(); ++i)
+      ordered = ordered && res->row(i)[0] == value{uint64_t{i + 1}};
+    CHECK(ordered);
+  }
+  test::run_on(*loop, [&] { conn.reset(); });
+  loop->stop();
+}

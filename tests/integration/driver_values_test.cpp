@@ -6,6 +6,8 @@
 #include <limits>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "scratch.hpp"
 #include "troupe/error.hpp"
 
@@ -227,20 +229,34 @@ TEST_CASE("statements returning several result sets return all of them",
   test::scratch_database db{"multi"};
   db.run("CREATE PROCEDURE two_sets(IN n INT) BEGIN SELECT n AS a; "
          "SELECT n + 1 AS b, 'x' AS c; END");
+  // Both sets have the same shape: the second must not repeat the first.
+  db.run("CREATE PROCEDURE same_shape(IN n INT) BEGIN SELECT n AS v; "
+         "SELECT n + 100 AS v; END");
   auto conn = test::connect(db.options());
-  for (bool prepared : {false, true}) {
-    INFO((prepared ? "prepared" : "text"));
-    auto res = prepared ? conn->execute("CALL two_sets(?)", {7})
-                        : conn->query("CALL two_sets(7)");
-    REQUIRE(res);
-    REQUIRE(res->sets().size() >= 2);
-    CHECK(res->sets()[0].scalar<int>() == 7);
-    CHECK(res->sets()[1].row(0).get<int>("b") == 8);
-    CHECK(res->sets()[1].row(0).get<std::string>("c") == "x"s);
-    // The connection is in sync afterwards.
-    auto again = conn->query("SELECT 1");
-    REQUIRE(again);
-    CHECK(again->scalar<int>() == 1);
+  // Twice each, so the prepared path also runs from the statement cache.
+  for (int round = 0; round < 2; ++round) {
+    for (bool prepared : {false, true}) {
+      INFO((prepared ? "prepared" : "text") << " round " << round);
+      auto res = prepared ? conn->execute("CALL two_sets(?)", {7 + round})
+                          : conn->query(fmt::format("CALL two_sets({})",
+                                                    7 + round));
+      REQUIRE(res);
+      REQUIRE(res->sets().size() >= 2);
+      CHECK(res->sets()[0].scalar<int>() == 7 + round);
+      CHECK(res->sets()[1].row(0).get<int>("b") == 8 + round);
+      CHECK(res->sets()[1].row(0).get<std::string>("c") == "x"s);
+      auto same = prepared ? conn->execute("CALL same_shape(?)", {round})
+                           : conn->query(fmt::format("CALL same_shape({})",
+                                                     round));
+      REQUIRE(same);
+      REQUIRE(same->sets().size() >= 2);
+      CHECK(same->sets()[0].scalar<int>() == round);
+      CHECK(same->sets()[1].scalar<int>() == round + 100);
+      // The connection is in sync afterwards.
+      auto again = conn->query("SELECT 1");
+      REQUIRE(again);
+      CHECK(again->scalar<int>() == 1);
+    }
   }
 }
 

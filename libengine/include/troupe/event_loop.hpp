@@ -17,11 +17,15 @@
 
 namespace troupe {
 
-/// Readiness bits, equal to libmariadb's MYSQL_WAIT_* values.
+/// Readiness bits, equal to libmariadb's MYSQL_WAIT_* values, plus
+/// `io_yield`: "nothing to wait for, but let others run first and then
+/// resume" (a long result is decoded in slices so one connection cannot hold
+/// a loop for long).
 enum io_events : int {
   io_read = 1,
   io_write = 2,
   io_timeout = 8,
+  io_yield = 64,
 };
 
 /// Receives readiness events for a watched file descriptor.

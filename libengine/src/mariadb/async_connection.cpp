@@ -16,8 +16,16 @@ async_connection::async_connection(event_loop& loop, connect_options options)
 
 async_connection::~async_connection() {
   // The owner drops the last reference on the loop thread (or after the loop
-  // stopped), so unwatching here is safe.
+  // stopped), so unwatching here is safe. Nobody waits forever for an
+  // operation that was queued when the owner let go.
+  auto rest = std::move(queue_);
+  queue_.clear();
   unwatch();
+  for (auto& y : rest)
+    y.done(make_error(errc::shutting_down,
+                      "the connection was destroyed before the request "
+                      "finished",
+                      true));
 }
 
 void async_connection::connect(handler h) {
@@ -69,6 +77,9 @@ void async_connection::enqueue(op x) {
 }
 
 void async_connection::start_next() {
+  // A handler of an operation that completes right here may drop the last
+  // reference of the owner.
+  auto keep = shared_from_this();
   while (!running_ && !queue_.empty() && !closed_) {
     auto& x = queue_.front();
     running_ = true;
@@ -103,8 +114,27 @@ void async_connection::start_next() {
 }
 
 void async_connection::wait_for(int status) {
+  if (status & io_yield) {
+    // Let the loop run other connections, then go on decoding. The socket
+    // is paused meanwhile: a read event must not resume the operation twice.
+    if (fd_ >= 0)
+      loop_.watch(fd_, 0, this);
+    yielding_ = true;
+    auto token = ++yield_token_;
+    std::weak_ptr<async_connection> weak = weak_from_this();
+    loop_.post([weak, token] {
+      auto self = weak.lock();
+      if (self && self->yielding_ && self->yield_token_ == token) {
+        self->yielding_ = false;
+        self->on_io(0);
+      }
+    });
+    return;
+  }
   int fd = conn_.socket();
-  if (fd != fd_) {
+  // While connecting, libmariadb may close a socket and open the next one
+  // (another address of the host) under the same number: register afresh.
+  if (fd != fd_ || !conn_.connected()) {
     unwatch();
     fd_ = fd;
   }
@@ -127,7 +157,9 @@ void async_connection::wait_for(int status) {
 }
 
 void async_connection::on_io(int events) {
-  if (closed_)
+  // While yielding only the posted continuation (events == 0) may resume:
+  // hang-ups are reported even for a paused socket.
+  if (closed_ || (yielding_ && events != 0))
     return;
   if (!running_) {
     // Readable while idle: the server closed the connection (or sent an
@@ -158,6 +190,7 @@ void async_connection::on_io(int events) {
 }
 
 void async_connection::complete() {
+  auto keep = shared_from_this();
   auto x = std::move(queue_.front());
   queue_.pop_front();
   running_ = false;
@@ -172,14 +205,15 @@ void async_connection::complete() {
     unwatch();
     closed_ = true;
     conn_.close();
+    auto not_sent = make_error(errc::connection_lost,
+                               fmt::format("connection to {} broke before the "
+                                           "request was sent: {}",
+                                           conn_.options().address(),
+                                           troupe::info(err).message),
+                               true);
     x.done(std::move(res));
     for (auto& y : rest)
-      y.done(make_error(errc::connection_lost,
-                        fmt::format("connection to {} broke before the "
-                                    "request was sent: {}",
-                                    conn_.options().address(),
-                                    troupe::info(err).message),
-                        true));
+      y.done(not_sent);
     return;
   }
   x.done(std::move(res));
@@ -212,6 +246,7 @@ void async_connection::close(caf::error reason) {
   if (closed_ && queue_.empty())
     return;
   closed_ = true;
+  yielding_ = false;
   unwatch();
   conn_.close();
   running_ = false;
@@ -224,6 +259,27 @@ void async_connection::close(caf::error reason) {
   queue_.clear();
   for (auto& y : rest)
     y.done(reason);
+}
+
+void kill_async(event_loop& loop, const connect_options& options,
+                uint64_t thread_id, bool whole_connection,
+                std::function<void(caf::error)> done) {
+  auto opts = options;
+  opts.init_statements.clear();
+  auto side = async_connection::make(loop, std::move(opts));
+  // The id is a number we format: nothing user-supplied is spliced.
+  auto sql = fmt::format("KILL {} {}", whole_connection ? "CONNECTION" : "QUERY",
+                         thread_id);
+  side->connect([side, sql, done](caf::expected<result> r) {
+    if (!r) {
+      done(std::move(r.error()));
+      return;
+    }
+    side->query(sql, [side, done](caf::expected<result> k) {
+      side->close();
+      done(k ? caf::error{} : std::move(k.error()));
+    });
+  });
 }
 
 } // namespace troupe::mariadb

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <new>
 
+#include <fcntl.h>
 #include <poll.h>
 
 #include <fmt/format.h>
@@ -245,16 +246,23 @@ bool is_benign_client_error(unsigned code) {
     case 2052: // CR_NO_STMT_METADATA
     case 2053: // CR_NO_RESULT_SET
     case 2054: // CR_NOT_IMPLEMENTED
-    case 2057: // CR_NEW_STMT_METADATA
       return true;
     default:
       return false;
   }
 }
 
-// Server errors after which the server closes (or has closed) the session.
-bool is_fatal_server_error(unsigned code) {
+// Server errors after which the server closes (or has closed) the session,
+// or after which the protocol is out of sync.
+bool is_fatal_server_error(unsigned code, const std::string& sqlstate) {
+  if (sqlstate.size() == 5 && sqlstate.compare(0, 2, "08") == 0)
+    return true; // connection exception class
   switch (code) {
+    case 1153: // ER_NET_PACKET_TOO_LARGE
+    case 1158: // ER_NET_READ_ERROR
+    case 1159: // ER_NET_READ_INTERRUPTED
+    case 1160: // ER_NET_ERROR_ON_WRITE
+    case 1161: // ER_NET_WRITE_INTERRUPTED
     case 1053: // ER_SERVER_SHUTDOWN
     case 1152: // ER_ABORTING_CONNECTION
     case 1184: // ER_NEW_ABORTING_CONNECTION
@@ -270,12 +278,14 @@ bool is_fatal_server_error(unsigned code) {
 
 /// One cached prepared statement with its result binding.
 struct connection::statement {
-  std::string sql;
+  /// The cache key: the default database when prepared, '\x01', the SQL.
+  /// Unqualified names resolve against the database at prepare time, so a
+  /// statement prepared under another database is another statement.
+  std::string key;
   MYSQL_STMT* handle = nullptr;
   unsigned param_count = 0;
 
-  // Result binding, rebuilt when the shape of a result changes.
-  std::vector<column> columns;
+  // Result binding, rebuilt when the decoding of a result changes.
   std::vector<decode_kind> kinds;
   std::vector<MYSQL_BIND> binds;
   struct slot {
@@ -352,6 +362,12 @@ void connection::close() {
     mysql_free_result(res_);
     res_ = nullptr;
   }
+  if (closing_ && call_ == call_stmt_close) {
+    // A COM_STMT_CLOSE is suspended mid-write: libmariadb already unlinked
+    // the statement, so mysql_close would not invalidate it. Leak the small
+    // handle rather than free it twice.
+    closing_->handle = nullptr;
+  }
   // Invalidates every statement of this connection (they get no
   // COM_STMT_CLOSE: the server frees them with the session).
   mysql_close(mysql_);
@@ -390,7 +406,7 @@ caf::error connection::classify(unsigned code, const char* sqlstate,
                       state, false);
   bool client_error = code >= 2000 && code < 3000;
   if ((client_error && !is_benign_client_error(code))
-      || is_fatal_server_error(code)) {
+      || is_fatal_server_error(code, state)) {
     broken_ = true;
     return make_error(errc::connection_lost,
                       fmt::format("connection to {} lost: {}",
@@ -447,6 +463,10 @@ int connection::call_cont(int events) {
 int connection::resume(int events) {
   if (op_ == op_kind::none)
     return 0;
+  if (yielded_) {
+    yielded_ = false;
+    return run(next_fetch());
+  }
   if (events & io_timeout)
     timed_out_ = true;
   return run(call_cont(events));
@@ -460,6 +480,8 @@ void connection::finish(caf::error err) {
   sql_.clear();
   params_.clear();
   timed_out_ = false;
+  yielded_ = false;
+  rows_since_yield_ = 0;
 }
 
 caf::expected<result> connection::take_result() {
@@ -523,6 +545,14 @@ int connection::start_connect() {
     my_bool verify = options_.tls == tls_mode::verify_ca
                      || options_.tls == tls_mode::verify_identity;
     mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+    if (options_.tls == tls_mode::required) {
+      // Without verification an active attacker can strip TLS (Connector/C
+      // 3.3 then goes on in plain text; we refuse only after the handshake):
+      // at least never let it ask for the password in clear text.
+      mysql_optionsv(m, MARIADB_OPT_RESTRICTED_AUTH,
+                     "mysql_native_password,client_ed25519,"
+                     "caching_sha2_password,sha256_password");
+    }
   }
   step_ = step::connect;
   call_ = call_connect;
@@ -654,8 +684,7 @@ int connection::text_after_fetch() {
     } else {
       rs.cells().clear();
     }
-    call_ = call_fetch_row;
-    return mysql_fetch_row_start(&ret_row_, res_);
+    return next_fetch();
   }
   if (mysql_errno(mysql_) != 0) {
     auto err = connection_error(false);
@@ -729,7 +758,7 @@ int connection::start_execute(std::string sql, std::vector<value> params) {
 int connection::evict_one() {
   closing_ = std::move(lru_.back());
   lru_.pop_back();
-  cache_.erase(closing_->sql);
+  cache_.erase(closing_->key);
   ++stats_.statements_evicted;
   step_ = step::close_evicted;
   call_ = call_stmt_close;
@@ -739,7 +768,12 @@ int connection::evict_one() {
 // Finds the statement in the cache or prepares it (evicting first when the
 // cache is full).
 int connection::begin_prepared() {
-  if (auto i = cache_.find(sql_); i != cache_.end()) {
+  key_.clear();
+  if (mysql_->db != nullptr)
+    key_ = mysql_->db; // kept current by libmariadb's session tracking
+  key_ += '\x01';
+  key_ += sql_;
+  if (auto i = cache_.find(key_); i != cache_.end()) {
     lru_.splice(lru_.begin(), lru_, i->second);
     stmt_ = lru_.front().get();
     ++stats_.statement_cache_hits;
@@ -748,7 +782,7 @@ int connection::begin_prepared() {
   if (!lru_.empty() && lru_.size() >= options_.statement_cache_size)
     return evict_one();
   auto st = std::make_unique<statement>();
-  st->sql = sql_;
+  st->key = key_;
   st->handle = mysql_stmt_init(mysql_);
   if (st->handle == nullptr) {
     finish(make_error(errc::internal, "mysql_stmt_init failed"));
@@ -781,7 +815,7 @@ int connection::prepared_after_prepare() {
     return 0;
   }
   stmt_->param_count = mysql_stmt_param_count(stmt_->handle);
-  cache_.emplace(stmt_->sql, lru_.begin());
+  cache_.emplace(stmt_->key, lru_.begin());
   ++stats_.statements_prepared;
   return prepared_execute();
 }
@@ -886,20 +920,22 @@ int connection::prepared_after_execute() {
     result_.sets().push_back(std::move(rs));
     return prepared_after_next();
   }
-  // Rebind when the result's shape differs from the bound one.
-  bool same = st.columns.size() == n;
+  // The metadata may differ from the last execution (ALTER TABLE, the sets
+  // of a CALL): always describe the columns from the current fields.
+  result_set rs;
+  rs.columns().reserve(n);
+  for (unsigned i = 0; i < n; ++i)
+    rs.columns().push_back(detail::to_column(h->fields[i]));
+  // Rebuild the buffers only when the decoding changes.
+  bool same = st.kinds.size() == n;
   for (unsigned i = 0; same && i < n; ++i)
-    same = st.kinds[i] == detail::decode_kind_of(h->fields[i])
-           && st.columns[i].name
-                == std::string_view(h->fields[i].name, h->fields[i].name_length);
+    same = st.kinds[i] == detail::decode_kind_of(h->fields[i]);
   if (!same) {
-    st.columns.clear();
     st.kinds.clear();
     st.binds.assign(n, MYSQL_BIND{});
     st.slots.clear();
     st.slots.resize(n);
     for (unsigned i = 0; i < n; ++i) {
-      st.columns.push_back(detail::to_column(h->fields[i]));
       auto kind = detail::decode_kind_of(h->fields[i]);
       st.kinds.push_back(kind);
       auto& b = st.binds[i];
@@ -945,13 +981,13 @@ int connection::prepared_after_execute() {
           break;
       }
     }
-    if (mysql_stmt_bind_result(h, st.binds.data()) != 0) {
-      finish(statement_error(h));
-      return 0;
-    }
   }
-  result_set rs;
-  rs.columns() = st.columns;
+  // libmariadb resets its copy of the bindings after next_result and when a
+  // statement may return several sets: bind every time (a copy, no I/O).
+  if (mysql_stmt_bind_result(h, st.binds.data()) != 0) {
+    finish(statement_error(h));
+    return 0;
+  }
   result_.sets().push_back(std::move(rs));
   step_ = step::stmt_fetch;
   call_ = call_stmt_fetch;
@@ -1030,8 +1066,7 @@ int connection::prepared_after_fetch() {
     } else {
       rs.cells().clear();
     }
-    call_ = call_stmt_fetch;
-    return mysql_stmt_fetch_start(&ret_int_, h);
+    return next_fetch();
   }
   if (ret_int_ != MYSQL_NO_DATA) {
     finish(statement_error(h));
@@ -1039,6 +1074,23 @@ int connection::prepared_after_fetch() {
   }
   result_.sets().back().warnings = mysql_warning_count(mysql_);
   return prepared_after_next();
+}
+
+// Starts fetching the next row, or yields every few hundred rows so that a
+// long result does not hold the driver's thread.
+int connection::next_fetch() {
+  constexpr unsigned rows_per_slice = 512;
+  if (++rows_since_yield_ >= rows_per_slice) {
+    rows_since_yield_ = 0;
+    yielded_ = true;
+    return io_yield;
+  }
+  if (step_ == step::fetch_row) {
+    call_ = call_fetch_row;
+    return mysql_fetch_row_start(&ret_row_, res_);
+  }
+  call_ = call_stmt_fetch;
+  return mysql_stmt_fetch_start(&ret_int_, stmt_->handle);
 }
 
 int connection::prepared_after_next() {
@@ -1103,6 +1155,11 @@ int connection::advance() {
           return 0;
         }
         connected_ = true;
+        if (int fd = socket(); fd >= 0) {
+          // Children a host application forks must not keep our sessions
+          // (and their locks) alive after we are gone.
+          ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC);
+        }
         read_server_info();
         if (options_.tls >= tls_mode::required && info_.tls_cipher.empty()) {
           // Connector/C 3.3 silently falls back to plain text when the server
@@ -1227,6 +1284,10 @@ sync_connection::sync_connection(connect_options options)
 
 caf::expected<result> sync_connection::wait(int status) {
   while (status != 0) {
+    if (status & io_yield) {
+      status = conn_.resume(0);
+      continue;
+    }
     pollfd p{};
     p.fd = conn_.socket();
     if (status & io_read)

@@ -91,7 +91,17 @@ private:
   bool closed_ = false;
   int fd_ = -1;
   event_loop::timer_id timer_ = 0;
+  uint64_t yield_token_ = 0;
+  bool yielding_ = false;
   std::function<void(caf::error)> on_broken_;
 };
+
+/// Kills a statement (`KILL QUERY`) or a whole session (`KILL CONNECTION`)
+/// on the server through a short-lived side connection on `loop`, then calls
+/// `done` with the outcome (on the loop thread). Loop thread only. Bounded by
+/// the options' connect and read timeouts.
+void kill_async(event_loop& loop, const connect_options& options,
+                uint64_t thread_id, bool whole_connection,
+                std::function<void(caf::error)> done);
 
 } // namespace troupe::mariadb

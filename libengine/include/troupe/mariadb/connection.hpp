@@ -139,6 +139,7 @@ public:
   connection& operator=(const connection&) = delete;
 
   // -- operations: each returns 0 (done) or the io_events to wait for ------
+  // (`io_yield`: resume with 0 after letting other work run)
 
   /// Connects, runs the init statements, reads `wait_timeout`.
   int start_connect();
@@ -213,6 +214,7 @@ private:
   int prepared_after_fetch();
   int prepared_after_next();
   int evict_one();
+  int next_fetch();
   void finish(caf::error err = {});
   caf::error connection_error(bool connecting);
   caf::error statement_error(st_mysql_stmt* stmt);
@@ -244,6 +246,7 @@ private:
 
   // Arguments and out-parameters of the calls in flight.
   std::string sql_;
+  std::string key_;
   std::vector<value> params_;
   size_t init_index_ = 0;
   int ret_int_ = 0;
@@ -259,6 +262,9 @@ private:
   statement* stmt_ = nullptr;
   std::unique_ptr<statement> closing_;
   bool retried_prepare_ = false;
+  // Rows decoded since the operation last gave its driver back control.
+  unsigned rows_since_yield_ = 0;
+  bool yielded_ = false;
   bool evict_all_ = false;
   // How the cells of the current text result set are decoded.
   std::vector<uint8_t> text_kinds_;

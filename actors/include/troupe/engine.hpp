@@ -1,0 +1,187 @@
+#pragma once
+
+// The one header a CAF application includes to use the engine: message
+// types, the typed handle of the engine, and the functions that register the
+// types and spawn the engine.
+//
+//   struct config : caf::actor_system_config {
+//     config() {
+//       troupe::register_types(*this);
+//       troupe::add_engine_options(custom_options_);
+//     }
+//   };
+//   void caf_main(caf::actor_system& sys, const config& cfg) {
+//     auto engine = troupe::spawn_engine(sys, *troupe::engine_config_from(cfg));
+//     self->request(*engine, 10s, troupe::query_atom::value,
+//                   troupe::statement{"SELECT ?", {42}})
+//       .then([](const troupe::result& r) { ... },
+//             [](caf::error& e) { ... troupe::render(e) ... });
+//   }
+//
+// Every message type is serializable and registered under a stable name
+// ("troupe::..."), so the same messages work with a remote engine (publish
+// the handle with CAF's middleman). Errors are `caf::error`s of category
+// `troupe` (see troupe/error.hpp and docs/errors.md).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "troupe/engine_config.hpp"
+#include "troupe/error.hpp"
+#include "troupe/result.hpp"
+#include "troupe/value.hpp"
+
+namespace troupe {
+
+// -- atoms ----------------------------------------------------------------------
+
+/// Runs a statement and returns its rows (alias of `execute_atom`; the two
+/// names mirror the seed SDKs).
+using query_atom = caf::atom_constant<caf::atom("query")>;
+/// Runs a statement and returns its counters (and rows, if any).
+using execute_atom = caf::atom_constant<caf::atom("execute")>;
+/// Checks the database end to end through a pooled connection.
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
+/// Returns the pool's status.
+using status_atom = caf::atom_constant<caf::atom("status")>;
+/// Shuts the engine down (see `dispose_report`).
+using dispose_atom = caf::atom_constant<caf::atom("dispose")>;
+
+// -- message types -------------------------------------------------------------
+
+/// A statement for the engine. With parameters it runs as a server-side
+/// prepared statement (the values are bound, never spliced into the SQL);
+/// without, through the text protocol.
+struct statement {
+  std::string sql;
+  std::vector<value> params;
+  /// How long the request may wait for a connection, in milliseconds;
+  /// 0: the pool's `checkout_timeout`.
+  uint32_t timeout_ms = 0;
+
+  statement() = default;
+  statement(std::string sql_text, std::vector<value> values = {},
+            uint32_t timeout = 0)
+    : sql(std::move(sql_text)), params(std::move(values)), timeout_ms(timeout) {
+  }
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, statement& x) {
+  return f(caf::meta::type_name("troupe::statement"), x.sql, x.params,
+           x.timeout_ms);
+}
+
+/// What the pool looks like. Times are in microseconds.
+struct pool_status {
+  /// Connections open or opening, and their states.
+  uint32_t size = 0;
+  uint32_t idle = 0;
+  uint32_t busy = 0;
+  uint32_t connecting = 0;
+  /// Requests waiting for a connection.
+  uint32_t waiting = 0;
+  uint32_t min_size = 0;
+  uint32_t max_size = 0;
+  /// The largest `size` seen.
+  uint32_t peak_size = 0;
+  /// Connections opened, closed, and connect attempts that failed.
+  uint64_t opened = 0;
+  uint64_t closed = 0;
+  uint64_t failed = 0;
+  /// Connections opened to replace one that died.
+  uint64_t reconnects = 0;
+  /// Requests answered with a result, failed (any error), refused because
+  /// the queue was full, and timed out in the queue.
+  uint64_t served = 0;
+  uint64_t failed_requests = 0;
+  uint64_t overloaded = 0;
+  uint64_t timed_out = 0;
+  /// True while the database is unreachable and requests fail fast.
+  bool circuit_open = false;
+  /// The last connect error, rendered (empty when none).
+  std::string last_connect_error;
+  /// Queue wait and execution time percentiles since start.
+  uint64_t queue_wait_p50 = 0;
+  uint64_t queue_wait_p99 = 0;
+  uint64_t exec_p50 = 0;
+  uint64_t exec_p99 = 0;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pool_status& x) {
+  return f(caf::meta::type_name("troupe::pool_status"), x.size, x.idle, x.busy,
+           x.connecting, x.waiting, x.min_size, x.max_size, x.peak_size,
+           x.opened, x.closed, x.failed, x.reconnects, x.served,
+           x.failed_requests, x.overloaded, x.timed_out, x.circuit_open,
+           x.last_connect_error, x.queue_wait_p50, x.queue_wait_p99,
+           x.exec_p50, x.exec_p99);
+}
+
+/// Renders a status for humans (one line).
+std::string to_string(const pool_status& x);
+
+/// The outcome of an end-to-end ping.
+struct ping_info {
+  /// Queue wait plus the round trip, in microseconds.
+  uint64_t round_trip_us = 0;
+  /// The server's version string.
+  std::string server_version;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ping_info& x) {
+  return f(caf::meta::type_name("troupe::ping_info"), x.round_trip_us,
+           x.server_version);
+}
+
+/// What `dispose` did.
+struct dispose_report {
+  /// Queued requests failed with `shutting_down`.
+  uint64_t cancelled = 0;
+  /// Running statements that finished within the grace period.
+  uint64_t finished = 0;
+  /// Running statements whose connections were closed after the grace
+  /// period (their requesters got `connection_lost`).
+  uint64_t aborted = 0;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dispose_report& x) {
+  return f(caf::meta::type_name("troupe::dispose_report"), x.cancelled,
+           x.finished, x.aborted);
+}
+
+// -- the engine -----------------------------------------------------------------
+
+/// The engine: a pool supervisor owning connection actors. Requests wait in
+/// one bounded FIFO for an idle connection; see docs/architecture.md.
+///
+/// Errors: `invalid_argument` (empty SQL, wrong parameter count),
+/// `overloaded` (queue full), `checkout_timeout` (waited past the deadline),
+/// `database_unreachable` (circuit open), `connection_lost` (the connection
+/// died while the statement ran: it may have been applied; never re-sent),
+/// `query_timeout`, `server_error`, `shutting_down` (after dispose).
+using engine_actor = caf::typed_actor<
+  caf::replies_to<query_atom, statement>::with<result>,
+  caf::replies_to<execute_atom, statement>::with<result>,
+  caf::replies_to<ping_atom>::with<ping_info>,
+  caf::replies_to<status_atom>::with<pool_status>,
+  caf::replies_to<dispose_atom>::with<dispose_report>>;
+
+/// Registers the engine's message types (under their "troupe::..." names)
+/// and its error category with `cfg`. Call it on every node that talks to an
+/// engine.
+void register_types(caf::actor_system_config& cfg);
+
+/// Spawns an engine. It connects in the background: requests sent before
+/// the first connection is ready wait in the queue. Errors:
+/// `invalid_argument` for an inconsistent configuration.
+caf::expected<engine_actor> spawn_engine(caf::actor_system& sys,
+                                         engine_config cfg);
+
+} // namespace troupe

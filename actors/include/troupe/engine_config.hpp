@@ -1,0 +1,104 @@
+#pragma once
+
+// Configuration of an engine: where the database is (a DSN, with the
+// driver's options) and how the pool behaves. Every value is validated; a bad
+// one is an `errc::invalid_argument` naming the key and the accepted range.
+//
+// Sources, later ones winning: the DSN's query string
+// (`...?max_size=8&checkout_timeout=2s`), then the CAF config file
+// (`[troupe.pool]` section), then the command line
+// (`--troupe.pool.max_size=8`). See docs/configuration.md.
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include "troupe/dsn.hpp"
+#include "troupe/mariadb/connection.hpp"
+
+namespace troupe {
+
+/// How the pool supervisor sizes, checks and recovers its connections.
+struct pool_config {
+  using ms = std::chrono::milliseconds;
+  /// Connections kept open even when idle.
+  size_t min_size = 2;
+  /// Connections at most (open + opening).
+  size_t max_size = 10;
+  /// Requests allowed to wait for a connection; more fail at once with
+  /// `overloaded`.
+  size_t max_waiters = 100;
+  /// How long a request may wait in the queue (per-request override:
+  /// `statement::timeout`); past it: `checkout_timeout`.
+  ms checkout_timeout{5000};
+  /// Connections above `min_size` idle this long are closed.
+  ms idle_timeout{600000};
+  /// Idle connections are pinged this often (kept below half the server's
+  /// `wait_timeout`).
+  ms ping_interval{10000};
+  /// Connections are replaced after this long...
+  ms max_lifetime{1800000};
+  /// ...minus up to this fraction, at random, so they do not all expire at
+  /// once.
+  double lifetime_jitter = 0.1;
+  /// Reconnect backoff: from `reconnect_min`, doubling with jitter, up to
+  /// `reconnect_max`.
+  ms reconnect_min{200};
+  ms reconnect_max{30000};
+  /// On dispose, running statements get this long before their connections
+  /// are closed.
+  ms shutdown_grace{5000};
+  /// Statements slower than this are logged (0: never).
+  ms slow_threshold{1000};
+
+  /// Sets one option from text (`key` as in the DSN, e.g. "max_size").
+  /// Returns false when `key` is not a pool option.
+  caf::expected<bool> set(const std::string& key, const std::string& value);
+
+  /// Checks the relations between options (min <= max, ...).
+  caf::error validate() const;
+
+  /// The option names `set` accepts.
+  static const std::vector<std::string>& keys();
+};
+
+/// Everything `spawn_engine` needs.
+struct engine_config {
+  /// The database (the password stays out of every log line).
+  troupe::dsn target;
+  /// Driver options, filled from the DSN.
+  mariadb::connect_options connection;
+  pool_config pool;
+  /// A name for logs.
+  std::string name = "troupe";
+
+  /// Builds the configuration from a DSN: driver and pool options from its
+  /// query string; an unknown option is an error naming it.
+  static caf::expected<engine_config> from_dsn(const troupe::dsn& x);
+
+  /// As `from_dsn`, parsing the DSN first.
+  static caf::expected<engine_config> from_dsn(const std::string& text);
+
+  /// Applies pool options given as key/value pairs (config file, command
+  /// line); an unknown key is an error naming it.
+  caf::error apply(const std::vector<std::pair<std::string, std::string>>& kv);
+};
+
+/// Declares the engine's options (`troupe.dsn`, `troupe.pool.*`) so that
+/// CAF's command line parser accepts them and `--long-help` lists them.
+/// Call it from the constructor of your `caf::actor_system_config`
+/// subclass: `troupe::add_engine_options(custom_options_);`
+void add_engine_options(caf::config_option_set& options);
+
+/// Reads `troupe.dsn` and the `troupe.pool` section from a parsed CAF
+/// config (file and command line). Values of any type are read as text and
+/// validated by troupe, so a wrongly typed value is an error, never ignored.
+caf::expected<engine_config>
+engine_config_from(const caf::actor_system_config& cfg);
+
+} // namespace troupe

@@ -1,0 +1,50 @@
+#include "troupe/engine.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include <fmt/format.h>
+
+#include "pool_supervisor.hpp"
+
+namespace troupe {
+
+std::string to_string(const pool_status& x) {
+  return fmt::format("size {}/{} (idle {}, busy {}, connecting {}), waiting {}, "
+                     "opened {}, closed {}, failed {}, reconnects {}, served "
+                     "{}, failed requests {}, overloaded {}, timed out {}, "
+                     "circuit {}, queue wait p50/p99 {}/{} us, exec p50/p99 "
+                     "{}/{} us",
+                     x.size, x.max_size, x.idle, x.busy, x.connecting,
+                     x.waiting, x.opened, x.closed, x.failed, x.reconnects,
+                     x.served, x.failed_requests, x.overloaded, x.timed_out,
+                     x.circuit_open ? "open" : "closed", x.queue_wait_p50,
+                     x.queue_wait_p99, x.exec_p50, x.exec_p99);
+}
+
+void register_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<value>("troupe::value");
+  cfg.add_message_type<column>("troupe::column");
+  cfg.add_message_type<result_set>("troupe::result_set");
+  cfg.add_message_type<result>("troupe::result");
+  cfg.add_message_type<statement>("troupe::statement");
+  cfg.add_message_type<pool_status>("troupe::pool_status");
+  cfg.add_message_type<ping_info>("troupe::ping_info");
+  cfg.add_message_type<dispose_report>("troupe::dispose_report");
+  cfg.add_error_category(caf::atom(error_category_name),
+                         [](uint8_t code, caf::atom_value category,
+                            const caf::message& context) -> std::string {
+                           return render(caf::error{code, category, context});
+                         });
+}
+
+caf::expected<engine_actor> spawn_engine(caf::actor_system& sys,
+                                         engine_config cfg) {
+  if (auto err = cfg.pool.validate())
+    return err;
+  std::shared_ptr<event_loop> loop = make_epoll_loop(cfg.name + "-io");
+  return caf::actor_cast<engine_actor>(
+    detail::spawn_supervisor(sys, std::move(cfg), std::move(loop)));
+}
+
+} // namespace troupe

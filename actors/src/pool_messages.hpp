@@ -1,0 +1,76 @@
+#pragma once
+
+// Messages between the pool supervisor, its connection actors and the event
+// loop. Internal: these never cross the network (connection actors are never
+// published), so they may carry shared pointers.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "reply_handle.hpp"
+#include "troupe/engine.hpp"
+
+namespace troupe::detail {
+
+using run_atom = caf::atom_constant<caf::atom("run")>;
+using check_atom = caf::atom_constant<caf::atom("check")>;
+using close_atom = caf::atom_constant<caf::atom("close")>;
+using abort_atom = caf::atom_constant<caf::atom("abort")>;
+using broken_atom = caf::atom_constant<caf::atom("broken")>;
+using ready_atom = caf::atom_constant<caf::atom("ready")>;
+using done_atom = caf::atom_constant<caf::atom("done")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using flushed_atom = caf::atom_constant<caf::atom("flushed")>;
+
+/// One request on its way to a connection. The reply goes straight from the
+/// event loop to the requester.
+struct job {
+  reply_handle reply;
+  statement stmt;
+  /// An end-to-end ping instead of a statement: replies a ping_info.
+  bool ping = false;
+  std::chrono::steady_clock::time_point enqueued;
+};
+using job_ptr = std::shared_ptr<job>;
+
+/// What a connection tells the supervisor when it is ready.
+struct conn_info {
+  uint64_t thread_id = 0;
+  uint32_t wait_timeout = 0;
+  std::string version;
+};
+
+/// How a job ended, for the supervisor's bookkeeping.
+enum class outcome : uint8_t { ok, error, fatal };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_ptr&) {
+  return f(caf::meta::type_name("troupe::detail::job_ptr"));
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, conn_info& x) {
+  return f(caf::meta::type_name("troupe::detail::conn_info"), x.thread_id,
+           x.wait_timeout, x.version);
+}
+
+/// A connection actor: owns one server connection (an async_connection on
+/// the engine's event loop) and runs the jobs it is given, one at a time.
+using connection_actor = caf::typed_actor<
+  caf::reacts_to<run_atom, job_ptr>, caf::reacts_to<check_atom>,
+  caf::reacts_to<broken_atom, caf::error>, caf::reacts_to<close_atom>,
+  caf::reacts_to<abort_atom>>;
+
+/// The supervisor: the engine's public interface plus what its children
+/// and the loop tell it (accepted only from its own children).
+using supervisor_actor = engine_actor::extend<
+  caf::reacts_to<ready_atom, uint32_t, conn_info>,
+  caf::reacts_to<done_atom, uint32_t, uint64_t, outcome>,
+  caf::reacts_to<tick_atom>, caf::reacts_to<flushed_atom>>;
+
+} // namespace troupe::detail

@@ -1,0 +1,611 @@
+#include "pool_supervisor.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <random>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "connection_actor.hpp"
+#include "troupe/latency_histogram.hpp"
+#include "troupe/option_parsing.hpp"
+
+namespace troupe::detail {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+using ms = std::chrono::milliseconds;
+
+// Deadlines, health checks and backoff are driven by one periodic tick.
+constexpr ms tick_interval{50};
+
+// The MySQL protocol counts statement parameters in 16 bits.
+constexpr size_t max_params = 65535;
+
+enum class slot_state { connecting, idle, busy, checking, closing };
+
+/// One connection actor, as the supervisor sees it.
+struct slot {
+  connection_actor handle;
+  uint32_t id = 0;
+  slot_state state = slot_state::connecting;
+  clock::time_point created;
+  clock::time_point last_used;
+  clock::time_point expires;
+  /// Opened to replace a connection that died (counts as a reconnect).
+  bool replacement = false;
+  /// Reached `ready` once (a failure before that is a connect failure).
+  bool was_open = false;
+};
+
+/// A request waiting for a connection.
+struct waiter {
+  reply_handle reply;
+  statement stmt;
+  bool ping = false;
+  clock::time_point enqueued;
+  clock::time_point deadline;
+};
+
+struct supervisor_state {
+  engine_config cfg;
+  std::shared_ptr<event_loop> loop;
+  std::vector<slot> slots;
+  std::deque<waiter> queue;
+  uint32_t next_id = 1;
+
+  // Recovery.
+  std::string last_connect_error;
+  uint32_t failures = 0; // consecutive connect failures
+  clock::time_point next_connect_at{};
+  bool circuit_open = false;
+  clock::time_point circuit_since{};
+  uint32_t pending_replacements = 0;
+  ms ping_interval{0};
+
+  // Counters (the cumulative fields of pool_status) and timings.
+  pool_status totals;
+  latency_histogram queue_wait;
+  latency_histogram exec;
+
+  // Shutdown.
+  bool disposing = false;
+  std::vector<reply_handle> dispose_replies;
+  dispose_report report;
+  clock::time_point dispose_deadline{};
+  bool flushing = false;
+
+  std::minstd_rand rng{std::random_device{}()};
+};
+
+using self_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
+
+double uniform(self_ptr self) {
+  return std::uniform_real_distribution<double>{0.0, 1.0}(self->state.rng);
+}
+
+size_t count(self_ptr self, slot_state x) {
+  auto& v = self->state.slots;
+  return static_cast<size_t>(std::count_if(
+    v.begin(), v.end(), [x](const slot& s) { return s.state == x; }));
+}
+
+slot* find(self_ptr self, uint32_t id) {
+  for (auto& s : self->state.slots)
+    if (s.id == id)
+      return &s;
+  return nullptr;
+}
+
+// Internal messages are only accepted from the child they claim to come from.
+slot* find_sender(self_ptr self, uint32_t id) {
+  auto* s = find(self, id);
+  if (s == nullptr
+      || self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(s->handle))
+    return nullptr;
+  return s;
+}
+
+std::string snapshot(self_ptr self) {
+  auto& st = self->state;
+  return fmt::format("pool size {}/{} (idle {}, busy {}, connecting {}, "
+                     "checking {}), waiting {}",
+                     st.slots.size(), st.cfg.pool.max_size,
+                     count(self, slot_state::idle),
+                     count(self, slot_state::busy),
+                     count(self, slot_state::connecting),
+                     count(self, slot_state::checking), st.queue.size());
+}
+
+std::string with_last_error(self_ptr self, std::string msg) {
+  if (!self->state.last_connect_error.empty())
+    msg += "; last connect error: " + self->state.last_connect_error;
+  return msg;
+}
+
+uint64_t micros(clock::duration d) {
+  return static_cast<uint64_t>(
+    std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+
+void fail(self_ptr self, reply_handle& reply, caf::error err) {
+  ++self->state.totals.failed_requests;
+  reply.deliver_error(std::move(err));
+}
+
+void fail_queue(self_ptr self, const caf::error& err) {
+  auto queue = std::move(self->state.queue);
+  self->state.queue.clear();
+  for (auto& w : queue)
+    fail(self, w.reply, err);
+}
+
+void close_slot(self_ptr self, slot& s) {
+  if (s.state == slot_state::closing)
+    return;
+  s.state = slot_state::closing;
+  self->send(s.handle, close_atom::value);
+}
+
+void open_one(self_ptr self) {
+  auto& st = self->state;
+  connection_params params;
+  params.loop = st.loop;
+  params.options = st.cfg.connection;
+  params.supervisor = caf::actor_cast<supervisor_actor>(self);
+  params.id = st.next_id++;
+  params.slow_threshold = st.cfg.pool.slow_threshold;
+  params.engine_name = st.cfg.name;
+  slot s;
+  s.id = params.id;
+  s.created = clock::now();
+  s.last_used = s.created;
+  if (st.pending_replacements > 0) {
+    --st.pending_replacements;
+    s.replacement = true;
+  }
+  s.handle = spawn_connection(self, std::move(params));
+  st.slots.push_back(std::move(s));
+  st.totals.peak_size = std::max<uint32_t>(st.totals.peak_size,
+                                           static_cast<uint32_t>(st.slots.size()));
+}
+
+// Opens connections for waiting requests and up to min_size, within
+// max_size. After connect failures only one attempt runs at a time (a probe),
+// no earlier than the backoff allows.
+void grow(self_ptr self) {
+  auto& st = self->state;
+  if (st.disposing)
+    return;
+  auto now = clock::now();
+  if (now < st.next_connect_at)
+    return;
+  auto connecting = count(self, slot_state::connecting);
+  if (st.failures > 0 && connecting > 0)
+    return;
+  auto needed = std::max(st.queue.size() > connecting
+                           ? st.queue.size() - connecting
+                           : size_t{0},
+                         st.slots.size() < st.cfg.pool.min_size
+                           ? st.cfg.pool.min_size - st.slots.size()
+                           : size_t{0});
+  if (st.circuit_open)
+    needed = std::max<size_t>(needed, 1); // keep probing
+  auto room = st.cfg.pool.max_size - std::min(st.cfg.pool.max_size,
+                                              st.slots.size());
+  auto n = std::min(needed, room);
+  if (st.failures > 0)
+    n = std::min<size_t>(n, 1);
+  for (size_t i = 0; i < n; ++i)
+    open_one(self);
+}
+
+void dispatch(self_ptr self, slot& s, waiter&& w) {
+  auto now = clock::now();
+  s.state = slot_state::busy;
+  s.last_used = now;
+  self->state.queue_wait.record(micros(now - w.enqueued));
+  auto j = std::make_shared<job>();
+  j->reply = std::move(w.reply);
+  j->stmt = std::move(w.stmt);
+  j->ping = w.ping;
+  j->enqueued = w.enqueued;
+  self->send(s.handle, run_atom::value, std::move(j));
+}
+
+slot* idle_slot(self_ptr self) {
+  for (auto& s : self->state.slots)
+    if (s.state == slot_state::idle)
+      return &s;
+  return nullptr;
+}
+
+// Gives waiting requests to idle connections (oldest first), then grows.
+void pump(self_ptr self) {
+  auto& st = self->state;
+  while (!st.queue.empty()) {
+    auto* s = idle_slot(self);
+    if (s == nullptr)
+      break;
+    auto w = std::move(st.queue.front());
+    st.queue.pop_front();
+    dispatch(self, *s, std::move(w));
+  }
+  grow(self);
+}
+
+void finish_dispose_if_done(self_ptr self) {
+  auto& st = self->state;
+  if (!st.disposing || !st.slots.empty() || st.flushing)
+    return;
+  // Every connection actor has exited and posted the close of its socket to
+  // the loop; answer once the loop ran those closes.
+  st.flushing = true;
+  auto me = caf::actor_cast<caf::actor>(self);
+  if (!st.loop->post([me] { caf::send_as(me, me, flushed_atom::value); }))
+    caf::send_as(me, me, flushed_atom::value);
+}
+
+void on_flushed(self_ptr self) {
+  auto& st = self->state;
+  spdlog::info("{}: disposed ({} queued cancelled, {} finished, {} aborted)",
+               st.cfg.name, st.report.cancelled, st.report.finished,
+               st.report.aborted);
+  for (auto& r : st.dispose_replies)
+    r.deliver(caf::make_message(st.report));
+  st.dispose_replies.clear();
+  self->quit();
+}
+
+// Admits a request: validates it and answers at once when it cannot run.
+void admit(self_ptr self, reply_handle reply, statement stmt, bool ping) {
+  // An asynchronous send (no request) runs too; its outcome goes nowhere.
+  auto& st = self->state;
+  if (st.disposing) {
+    fail(self, reply,
+         make_error(errc::shutting_down, fmt::format("engine '{}' is shutting "
+                                                     "down",
+                                                     st.cfg.name)));
+    return;
+  }
+  if (!ping) {
+    if (stmt.sql.empty()) {
+      fail(self, reply, make_error(errc::invalid_argument, "empty SQL"));
+      return;
+    }
+    if (stmt.params.size() > max_params) {
+      fail(self, reply,
+           make_error(errc::invalid_argument,
+                      fmt::format("{} parameters; the protocol allows at most "
+                                  "{}",
+                                  stmt.params.size(), max_params)));
+      return;
+    }
+  }
+  if (st.circuit_open) {
+    fail(self, reply,
+         make_error(errc::database_unreachable,
+                    with_last_error(self,
+                                    fmt::format("database {} unreachable "
+                                                "(failing fast since {} ms)",
+                                                st.cfg.connection.address(),
+                                                std::chrono::duration_cast<ms>(
+                                                  clock::now()
+                                                  - st.circuit_since)
+                                                  .count()))));
+    return;
+  }
+  auto now = clock::now();
+  auto timeout = stmt.timeout_ms > 0 ? ms{stmt.timeout_ms}
+                                     : st.cfg.pool.checkout_timeout;
+  waiter w{std::move(reply), std::move(stmt), ping, now, now + timeout};
+  if (st.queue.empty()) {
+    if (auto* s = idle_slot(self)) {
+      dispatch(self, *s, std::move(w));
+      return;
+    }
+  }
+  if (st.queue.size() >= st.cfg.pool.max_waiters) {
+    ++st.totals.overloaded;
+    fail(self, w.reply,
+         make_error(errc::overloaded,
+                    fmt::format("{} requests already wait (max_waiters); {}",
+                                st.queue.size(), snapshot(self))));
+    return;
+  }
+  st.queue.push_back(std::move(w));
+  pump(self);
+}
+
+void expire_waiters(self_ptr self, clock::time_point now) {
+  auto& q = self->state.queue;
+  for (auto i = q.begin(); i != q.end();) {
+    if (now < i->deadline) {
+      ++i;
+      continue;
+    }
+    ++self->state.totals.timed_out;
+    auto waited = std::chrono::duration_cast<ms>(now - i->enqueued).count();
+    auto err = make_error(errc::checkout_timeout,
+                          with_last_error(self,
+                                          fmt::format("no connection within "
+                                                      "{} ms; {}",
+                                                      waited, snapshot(self))));
+    auto reply = std::move(i->reply);
+    i = q.erase(i);
+    fail(self, reply, std::move(err));
+  }
+}
+
+void check_health(self_ptr self, clock::time_point now) {
+  auto& st = self->state;
+  for (auto& s : st.slots) {
+    if (s.state != slot_state::idle)
+      continue;
+    if (now >= s.expires) {
+      spdlog::info("{}: recycling connection {} (max_lifetime)", st.cfg.name,
+                   s.id);
+      close_slot(self, s);
+    } else if (st.slots.size() > st.cfg.pool.min_size
+               && now - s.last_used >= st.cfg.pool.idle_timeout) {
+      spdlog::info("{}: closing idle connection {} (idle_timeout)",
+                   st.cfg.name, s.id);
+      close_slot(self, s);
+    } else if (now - s.last_used >= st.ping_interval) {
+      s.state = slot_state::checking;
+      self->send(s.handle, check_atom::value);
+    }
+  }
+}
+
+void on_tick(self_ptr self) {
+  auto& st = self->state;
+  auto now = clock::now();
+  expire_waiters(self, now);
+  if (!st.disposing) {
+    check_health(self, now);
+  } else if (now >= st.dispose_deadline) {
+    for (auto& s : st.slots) {
+      if (s.state == slot_state::busy) {
+        ++st.report.aborted;
+        s.state = slot_state::closing;
+        self->send(s.handle, abort_atom::value);
+      }
+    }
+  }
+  pump(self);
+  self->delayed_send(self, tick_interval, tick_atom::value);
+}
+
+void on_ready(self_ptr self, slot& s, const conn_info& info) {
+  auto& st = self->state;
+  auto now = clock::now();
+  if (s.state == slot_state::connecting) {
+    s.was_open = true;
+    ++st.totals.opened;
+    if (s.replacement)
+      ++st.totals.reconnects;
+    st.failures = 0;
+    st.next_connect_at = now;
+    auto lifetime = st.cfg.pool.max_lifetime.count()
+                    * (1.0 - st.cfg.pool.lifetime_jitter * uniform(self));
+    s.expires = now + ms{static_cast<int64_t>(lifetime)};
+    // Ping idle connections well before the server drops them.
+    if (info.wait_timeout > 0)
+      st.ping_interval = std::min(st.cfg.pool.ping_interval,
+                                  ms{int64_t{info.wait_timeout} * 500});
+    spdlog::info("{}: connection {} opened to {} (server thread {}) in {} ms",
+                 st.cfg.name, s.id, st.cfg.connection.address(),
+                 info.thread_id,
+                 std::chrono::duration_cast<ms>(now - s.created).count());
+    if (st.circuit_open) {
+      st.circuit_open = false;
+      spdlog::warn("{}: circuit closed: database {} reachable again after {} "
+                   "ms",
+                   st.cfg.name, st.cfg.connection.address(),
+                   std::chrono::duration_cast<ms>(now - st.circuit_since)
+                     .count());
+    }
+  }
+  s.state = slot_state::idle;
+  s.last_used = now;
+  if (st.disposing)
+    close_slot(self, s);
+}
+
+void on_done(self_ptr self, slot& s, uint64_t exec_us, outcome how) {
+  auto& st = self->state;
+  st.exec.record(exec_us);
+  if (how == outcome::ok)
+    ++st.totals.served;
+  else
+    ++st.totals.failed_requests;
+  if (s.state != slot_state::busy)
+    return;
+  if (how == outcome::fatal) {
+    s.state = slot_state::closing; // it exits; the down message follows
+    return;
+  }
+  s.state = slot_state::idle;
+  s.last_used = clock::now();
+  if (st.disposing) {
+    ++st.report.finished;
+    close_slot(self, s);
+  }
+}
+
+void on_down(self_ptr self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  auto i = std::find_if(st.slots.begin(), st.slots.end(), [&](const slot& s) {
+    return s.handle.address() == dm.source;
+  });
+  if (i == st.slots.end())
+    return; // not ours
+  auto dead = std::move(*i);
+  st.slots.erase(i);
+  auto now = clock::now();
+  bool clean = !dm.reason || dm.reason == caf::exit_reason::normal;
+  if (dead.was_open) {
+    ++st.totals.closed;
+    if (!clean && !st.disposing) {
+      spdlog::warn("{}: connection {} lost: {}", st.cfg.name, dead.id,
+                   render(dm.reason));
+      ++st.pending_replacements;
+      // The others may be dead too (server restart, network): check them
+      // before handing them out.
+      for (auto& s : st.slots) {
+        if (s.state == slot_state::idle) {
+          s.state = slot_state::checking;
+          self->send(s.handle, check_atom::value);
+        }
+      }
+    } else {
+      spdlog::info("{}: connection {} closed", st.cfg.name, dead.id);
+    }
+  } else if (!st.disposing) {
+    ++st.totals.failed;
+    ++st.failures;
+    st.last_connect_error = render(dm.reason);
+    if (dead.replacement)
+      ++st.pending_replacements;
+    auto base = std::min<int64_t>(
+      st.cfg.pool.reconnect_max.count(),
+      st.cfg.pool.reconnect_min.count()
+        << std::min<uint32_t>(st.failures - 1, 20));
+    auto delay = ms{static_cast<int64_t>(base * (0.5 + 0.5 * uniform(self)))};
+    st.next_connect_at = now + delay;
+    auto open = count(self, slot_state::idle) + count(self, slot_state::busy)
+                + count(self, slot_state::checking);
+    if (open == 0 && !st.circuit_open) {
+      st.circuit_open = true;
+      st.circuit_since = now;
+      spdlog::error("{}: circuit opened: database {} unreachable, failing "
+                    "requests fast: {}",
+                    st.cfg.name, st.cfg.connection.address(),
+                    st.last_connect_error);
+      fail_queue(self,
+                 make_error(errc::database_unreachable,
+                            with_last_error(self,
+                                            fmt::format("database {} "
+                                                        "unreachable",
+                                                        st.cfg.connection
+                                                          .address()))));
+    } else {
+      spdlog::warn("{}: connect to {} failed (attempt {}), next in {} ms: {}",
+                   st.cfg.name, st.cfg.connection.address(), st.failures,
+                   delay.count(), st.last_connect_error);
+    }
+  }
+  finish_dispose_if_done(self);
+}
+
+pool_status make_status(self_ptr self) {
+  auto& st = self->state;
+  auto x = st.totals;
+  x.size = static_cast<uint32_t>(st.slots.size());
+  x.idle = static_cast<uint32_t>(count(self, slot_state::idle));
+  x.busy = static_cast<uint32_t>(count(self, slot_state::busy));
+  x.connecting = static_cast<uint32_t>(count(self, slot_state::connecting));
+  x.waiting = static_cast<uint32_t>(st.queue.size());
+  x.min_size = static_cast<uint32_t>(st.cfg.pool.min_size);
+  x.max_size = static_cast<uint32_t>(st.cfg.pool.max_size);
+  x.circuit_open = st.circuit_open;
+  x.last_connect_error = st.last_connect_error;
+  x.queue_wait_p50 = st.queue_wait.percentile(0.5);
+  x.queue_wait_p99 = st.queue_wait.percentile(0.99);
+  x.exec_p50 = st.exec.percentile(0.5);
+  x.exec_p99 = st.exec.percentile(0.99);
+  return x;
+}
+
+void on_dispose(self_ptr self, reply_handle reply) {
+  auto& st = self->state;
+  if (reply.pending())
+    st.dispose_replies.push_back(std::move(reply));
+  if (st.disposing)
+    return;
+  st.disposing = true;
+  st.dispose_deadline = clock::now() + st.cfg.pool.shutdown_grace;
+  st.report.cancelled = st.queue.size();
+  spdlog::info("{}: disposing: {} queued requests cancelled, {} statements "
+               "running, grace {} ms",
+               st.cfg.name, st.queue.size(), count(self, slot_state::busy),
+               st.cfg.pool.shutdown_grace.count());
+  fail_queue(self, make_error(errc::shutting_down,
+                              fmt::format("engine '{}' is shutting down",
+                                          st.cfg.name)));
+  for (auto& s : st.slots)
+    if (s.state != slot_state::busy)
+      close_slot(self, s);
+  finish_dispose_if_done(self);
+}
+
+supervisor_actor::behavior_type
+supervisor_impl(self_ptr self, engine_config cfg,
+                std::shared_ptr<event_loop> loop) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.loop = std::move(loop);
+  st.ping_interval = st.cfg.pool.ping_interval;
+  self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
+  // A connection actor that throws must not take the pool down with it.
+  self->set_exit_handler([](caf::exit_msg&) {});
+  spdlog::info("{}: pool for {} (min {}, max {}, max_waiters {})",
+               st.cfg.name, to_string(st.cfg.target), st.cfg.pool.min_size,
+               st.cfg.pool.max_size, st.cfg.pool.max_waiters);
+  grow(self);
+  self->delayed_send(self, tick_interval, tick_atom::value);
+  return {
+    [self](query_atom, statement& stmt) -> caf::delegated<result> {
+      admit(self, reply_handle::take(self), std::move(stmt), false);
+      return {};
+    },
+    [self](execute_atom, statement& stmt) -> caf::delegated<result> {
+      admit(self, reply_handle::take(self), std::move(stmt), false);
+      return {};
+    },
+    [self](ping_atom) -> caf::delegated<ping_info> {
+      admit(self, reply_handle::take(self), statement{}, true);
+      return {};
+    },
+    [self](status_atom) { return make_status(self); },
+    [self](dispose_atom) -> caf::delegated<dispose_report> {
+      on_dispose(self, reply_handle::take(self));
+      return {};
+    },
+    [self](ready_atom, uint32_t id, const conn_info& info) {
+      if (auto* s = find_sender(self, id)) {
+        on_ready(self, *s, info);
+        pump(self);
+      }
+    },
+    [self](done_atom, uint32_t id, uint64_t exec_us, outcome how) {
+      if (auto* s = find_sender(self, id)) {
+        on_done(self, *s, exec_us, how);
+        pump(self);
+      }
+    },
+    [self](tick_atom) {
+      if (self->current_sender() == self->ctrl())
+        on_tick(self);
+    },
+    [self](flushed_atom) {
+      if (self->current_sender() == self->ctrl() && self->state.flushing)
+        on_flushed(self);
+    },
+  };
+}
+
+} // namespace
+
+supervisor_actor spawn_supervisor(caf::actor_system& sys, engine_config cfg,
+                                  std::shared_ptr<event_loop> loop) {
+  return sys.spawn(supervisor_impl, std::move(cfg), std::move(loop));
+}
+
+} // namespace troupe::detail

@@ -1,0 +1,123 @@
+// troupe-bench, mode "actors": N requester actors, each sending point selects
+// to the engine one after another, over a pool of M connections.
+
+#include <atomic>
+#include <future>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "bench.hpp"
+#include "troupe/engine.hpp"
+
+namespace troupe::bench {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+struct shared_run {
+  std::mutex mtx;
+  recorder* rec;
+  clock::time_point deadline;
+  std::atomic<int> running{0};
+  std::promise<void> all_done;
+};
+
+struct requester_state {
+  std::vector<std::pair<clock::duration, bool>> samples;
+};
+
+caf::behavior requester(caf::stateful_actor<requester_state>* self,
+                        engine_actor engine, std::shared_ptr<shared_run> run,
+                        int table_size) {
+  auto next = std::make_shared<std::function<void()>>();
+  *next = [self, engine, run, table_size, next] {
+    if (clock::now() >= run->deadline) {
+      {
+        std::lock_guard<std::mutex> guard{run->mtx};
+        for (auto& [d, ok] : self->state.samples)
+          run->rec->add(d, ok);
+      }
+      if (--run->running == 0)
+        run->all_done.set_value();
+      // Break the self-reference last: it destroys this closure, so only
+      // locals may be used afterwards.
+      auto me = self;
+      auto keep = next;
+      *keep = nullptr;
+      me->quit();
+      return;
+    }
+    auto sent = clock::now();
+    self
+      ->request(engine, caf::infinite, query_atom::value,
+                statement{point_select_sql, {random_id(table_size)}})
+      .then(
+        [self, sent, next](const result& r) {
+          self->state.samples.emplace_back(clock::now() - sent,
+                                           r.row_count() == 1);
+          (*next)();
+        },
+        [self, sent, next](caf::error&) {
+          self->state.samples.emplace_back(clock::now() - sent, false);
+          (*next)();
+        });
+  };
+  return {[next](caf::atom_value) { (*next)(); }};
+}
+
+} // namespace
+
+measurement run_actors(const options& opts) {
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  cfg.set("scheduler.max-threads", opts.scheduler_threads);
+  caf::actor_system sys{cfg};
+  auto ecfg = engine_config::from_dsn(opts.target);
+  if (!ecfg) {
+    std::cerr << "troupe-bench: " << render(ecfg.error()) << "\n";
+    std::exit(2);
+  }
+  ecfg->pool.min_size = opts.connections;
+  ecfg->pool.max_size = opts.connections;
+  ecfg->pool.max_waiters = static_cast<size_t>(opts.requesters) * 2;
+  ecfg->pool.checkout_timeout = std::chrono::seconds{60};
+  ecfg->name = "bench";
+  auto engine = spawn_engine(sys, *ecfg);
+  if (!engine) {
+    std::cerr << "troupe-bench: " << render(engine.error()) << "\n";
+    std::exit(2);
+  }
+  caf::scoped_actor self{sys};
+  // Wait until the pool is full, so the run measures queries, not connects.
+  for (int i = 0; i < 500; ++i) {
+    pool_status st;
+    self->request(*engine, std::chrono::seconds{5}, status_atom::value)
+      .receive([&](const pool_status& x) { st = x; }, [](caf::error&) {});
+    if (st.idle == static_cast<uint32_t>(opts.connections))
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  recorder rec{opts, "actors", opts.connections, opts.requesters};
+  auto run = std::make_shared<shared_run>();
+  run->rec = &rec;
+  run->running = opts.requesters;
+  auto done = run->all_done.get_future();
+  std::vector<caf::actor> requesters;
+  for (int i = 0; i < opts.requesters; ++i)
+    requesters.push_back(sys.spawn(requester, *engine, run, opts.table_size));
+  rec.start();
+  run->deadline = clock::now() + std::chrono::seconds{opts.seconds};
+  for (auto& r : requesters)
+    caf::anon_send(r, caf::atom("go"));
+  done.wait();
+  auto m = rec.finish();
+  self->request(*engine, std::chrono::seconds{30}, dispose_atom::value)
+    .receive([](const dispose_report&) {}, [](caf::error&) {});
+  return m;
+}
+
+} // namespace troupe::bench

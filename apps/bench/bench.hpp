@@ -1,0 +1,74 @@
+#pragma once
+
+// Shared pieces of troupe-bench: options, measurements and their report.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "troupe/dsn.hpp"
+
+namespace troupe::bench {
+
+struct options {
+  troupe::dsn target;
+  std::vector<std::string> modes;
+  int seconds = 5;
+  int rounds = 1;
+  int connections = 8;
+  int requesters = 64;
+  int table_size = 100000;
+  int sysbench_threads = 8;
+  int scheduler_threads = 2;
+  pid_t server_pid = 0;
+};
+
+/// One measured run.
+struct measurement {
+  std::string mode;
+  int connections = 0;
+  int requesters = 0;
+  uint64_t queries = 0;
+  uint64_t errors = 0;
+  double seconds = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double client_cpu_us = 0; // per query, this process
+  double server_cpu_us = 0; // per query, mariadbd (0 when unknown)
+
+  double qps() const { return seconds > 0 ? queries / seconds : 0; }
+};
+
+/// Collects per-request latencies and CPU use over a run.
+class recorder {
+public:
+  recorder(const options& opts, std::string mode, int connections,
+           int requesters);
+  void start();
+  void add(std::chrono::steady_clock::duration latency, bool ok);
+  measurement finish();
+
+private:
+  const options& opts_;
+  measurement m_;
+  std::vector<uint32_t> latencies_us_;
+  std::chrono::steady_clock::time_point t0_;
+  double cpu0_ = 0;
+  double server0_ = 0;
+};
+
+/// CPU seconds used by this process so far.
+double process_cpu_seconds();
+
+/// CPU seconds used by `pid` so far (0 when unknown).
+double pid_cpu_seconds(pid_t pid);
+
+/// The point-select statement and a random id for it.
+extern const char* point_select_sql;
+int64_t random_id(int table_size);
+
+} // namespace troupe::bench

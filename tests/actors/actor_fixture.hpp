@@ -1,0 +1,117 @@
+#pragma once
+
+// A CAF actor system per test case, with troupe's types registered, and
+// helpers to run an engine against the test server. Every wait is bounded.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "scratch.hpp"
+#include "test_env.hpp"
+#include "troupe/engine.hpp"
+
+namespace troupe::test {
+
+inline caf::actor_system_config& test_config(caf::actor_system_config& cfg) {
+  register_types(cfg);
+  cfg.set("scheduler.max-threads", 2);
+  cfg.load<caf::io::middleman>();
+  return cfg;
+}
+
+struct actor_fixture {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{test_config(cfg)};
+  caf::scoped_actor self{sys};
+  std::vector<engine_actor> engines;
+
+  /// An engine config for `dsn` with small, test-friendly pool settings.
+  static engine_config config_for(const troupe::dsn& dsn) {
+    auto cfg = engine_config::from_dsn(dsn);
+    REQUIRE(cfg);
+    cfg->pool.min_size = 1;
+    cfg->pool.max_size = 4;
+    cfg->pool.checkout_timeout = std::chrono::seconds{10};
+    cfg->pool.reconnect_min = std::chrono::milliseconds{50};
+    cfg->pool.reconnect_max = std::chrono::milliseconds{500};
+    cfg->pool.shutdown_grace = std::chrono::seconds{2};
+    cfg->name = "test";
+    return std::move(*cfg);
+  }
+
+  engine_actor spawn(engine_config cfg) {
+    auto engine = spawn_engine(sys, std::move(cfg));
+    REQUIRE(engine);
+    engines.push_back(*engine);
+    return *engine;
+  }
+
+  /// Sends a request and waits (bounded) for the answer.
+  template <class R, class... Ts>
+  caf::expected<R> ask(const engine_actor& engine, Ts&&... xs) {
+    caf::expected<R> out{make_error(errc::internal, "no answer")};
+    self->request(engine, std::chrono::seconds{60}, std::forward<Ts>(xs)...)
+      .receive([&](R& x) { out = std::move(x); },
+               [&](caf::error& e) { out = std::move(e); });
+    return out;
+  }
+
+  caf::expected<result> query(const engine_actor& engine, std::string sql,
+                              std::vector<value> params = {}) {
+    return ask<result>(engine, query_atom::value,
+                       statement{std::move(sql), std::move(params)});
+  }
+
+  pool_status status(const engine_actor& engine) {
+    auto st = ask<pool_status>(engine, status_atom::value);
+    REQUIRE(st);
+    return *st;
+  }
+
+  /// Polls the status (bounded) until `pred` holds; returns the last status.
+  template <class Pred>
+  pool_status wait_for_status(const engine_actor& engine, Pred pred,
+                              std::chrono::milliseconds limit
+                              = std::chrono::seconds{20}) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      auto st = status(engine);
+      if (pred(st))
+        return st;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        FAIL("condition not reached in time; last status: " << to_string(st));
+        return st;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+  }
+
+  caf::expected<dispose_report> dispose(const engine_actor& engine) {
+    self->monitor(engine);
+    auto report = ask<dispose_report>(engine, dispose_atom::value);
+    bool down = false;
+    self->receive([&](caf::down_msg& dm) { down = dm.source == engine.address(); },
+                  caf::after(std::chrono::seconds{30}) >> [] {});
+    CHECK(down);
+    return report;
+  }
+
+  ~actor_fixture() {
+    for (auto& e : engines)
+      self->send_exit(e, caf::exit_reason::kill);
+  }
+};
+
+/// The error code of a failed expected, or ok.
+template <class T>
+errc code_of(const caf::expected<T>& x) {
+  return x ? errc::ok : info(x.error()).code;
+}
+
+} // namespace troupe::test
