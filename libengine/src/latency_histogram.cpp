@@ -31,6 +31,10 @@ void latency_histogram::record(uint64_t micros) {
 uint64_t latency_histogram::percentile(double q) const {
   if (count_ == 0)
     return 0;
+  if (!(q > 0.0)) // also NaN
+    q = 0.0;
+  if (q > 1.0)
+    q = 1.0;
   auto rank = static_cast<uint64_t>(q * static_cast<double>(count_));
   if (rank >= count_)
     rank = count_ - 1;

@@ -1,7 +1,8 @@
 #pragma once
 
 // A fixed-size log-linear histogram of durations in microseconds: constant
-// memory, O(1) recording, percentiles within ~6 % (8 sub-buckets per power of
+// memory, O(1) recording, percentiles reported as the upper bound of their
+// bucket, at most 12.5 % above the true value (8 sub-buckets per power of
 // two). Not thread-safe.
 
 #include <array>
@@ -14,8 +15,8 @@ public:
   /// Records one sample.
   void record(uint64_t micros);
 
-  /// The value below which `q` (0..1) of the samples fall, in microseconds
-  /// (an upper bucket bound; 0 without samples).
+  /// The value below which `q` of the samples fall, in microseconds (an
+  /// upper bucket bound; 0 without samples). `q` is clamped to 0..1.
   uint64_t percentile(double q) const;
 
   uint64_t count() const { return count_; }

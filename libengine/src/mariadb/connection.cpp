@@ -1,6 +1,7 @@
 #include "troupe/mariadb/connection.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -16,6 +17,7 @@
 #include "mariadb/codec.hpp"
 #include "troupe/event_loop.hpp"
 #include "troupe/option_parsing.hpp"
+#include "troupe/sql.hpp"
 
 namespace troupe::mariadb {
 
@@ -473,6 +475,9 @@ int connection::resume(int events) {
 }
 
 void connection::finish(caf::error err) {
+  if (op_ == op_kind::query || op_ == op_kind::execute)
+    track_session_state();
+  in_setup_ = false;
   error_ = std::move(err);
   op_ = op_kind::none;
   step_ = step::idle;
@@ -708,21 +713,16 @@ int connection::text_after_next() {
     return mysql_next_result_start(&ret_int_, mysql_);
   }
   // The statement is complete.
-  if (op_ == op_kind::connect) {
-    // An init statement or the probe: results are not the caller's.
-    bool probe = init_index_ >= options_.init_statements.size();
-    if (probe) {
+  if (in_setup_) {
+    // A session setup statement: its result is not the caller's.
+    const auto& item = setup_[setup_index_];
+    if (item.probe)
       if (auto wt = result_.scalar<uint64_t>())
         info_.wait_timeout = static_cast<uint32_t>(*wt);
-      result_ = result{};
-      finish();
-      return 0;
-    }
+    if (item.tracker)
+      tracking_ = true;
     result_ = result{};
-    ++init_index_;
-    if (init_index_ < options_.init_statements.size())
-      return begin_text(options_.init_statements[init_index_]);
-    return begin_text("SELECT @@SESSION.wait_timeout");
+    return next_setup();
   }
   if (too_large_) {
     result_ = result{};
@@ -734,6 +734,59 @@ int connection::text_after_next() {
   }
   finish(std::move(error_));
   return 0;
+}
+
+// -- session setup ----------------------------------------------------------------------------
+
+// The statements that prepare a fresh (or reset) session: the user's init
+// statements, state-change tracking (so the pool knows when a session needs a
+// reset before reuse) and, after connecting, reading wait_timeout.
+int connection::begin_setup(bool after_connect) {
+  setup_.clear();
+  // COM_RESET_CONNECTION keeps the current database: return to ours.
+  if (!after_connect && !options_.database.empty())
+    setup_.push_back({"USE " + sql::quote_identifier(options_.database), true,
+                      false, false});
+  for (const auto& x : options_.init_statements)
+    setup_.push_back({x, true, false, false});
+  setup_.push_back(
+    {"SET SESSION session_track_state_change = 1", false, false, true});
+  if (after_connect)
+    setup_.push_back({"SELECT @@SESSION.wait_timeout", false, true, false});
+  in_setup_ = true;
+  setup_index_ = 0;
+  return begin_text(setup_[0].sql);
+}
+
+int connection::next_setup() {
+  if (++setup_index_ < setup_.size())
+    return begin_text(setup_[setup_index_].sql);
+  in_setup_ = false;
+  state_changed_ = false;
+  finish();
+  return 0;
+}
+
+// Notes whether the statement that just ended changed the session's state.
+// The server flags changes in the status of OK packets; it does not for
+// statements returning rows (`SELECT @v := 1`, `SELECT GET_LOCK(...)`), so
+// those are judged by their text: a user variable or a named lock.
+void connection::track_session_state() {
+  if (mysql_ == nullptr)
+    return;
+  if (mysql_->server_status & SERVER_SESSION_STATE_CHANGED) {
+    state_changed_ = true;
+    return;
+  }
+  if (sql_.find('@') != std::string::npos) {
+    state_changed_ = true;
+    return;
+  }
+  auto upper = sql_;
+  for (auto& c : upper)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper.find("GET_LOCK") != std::string::npos)
+    state_changed_ = true;
 }
 
 // -- prepared statements --------------------------------------------------------------------
@@ -1173,10 +1226,7 @@ int connection::advance() {
                             0, "08000", true));
           return 0;
         }
-        init_index_ = 0;
-        status = begin_text(options_.init_statements.empty()
-                              ? std::string{"SELECT @@SESSION.wait_timeout"}
-                              : options_.init_statements[0]);
+        status = begin_setup(true);
         if (op_ == op_kind::none)
           return 0;
         if (status != 0)
@@ -1185,18 +1235,19 @@ int connection::advance() {
       case step::query:
         if (ret_int_ != 0) {
           auto err = connection_error(false);
-          if (op_ == op_kind::connect) {
-            bool probe = init_index_ >= options_.init_statements.size();
-            if (probe && !broken_) {
-              // A server without @@wait_timeout (MatrixOne?) is still usable.
+          if (in_setup_) {
+            const auto& item = setup_[setup_index_];
+            if (!item.required && !broken_) {
+              // A server without the variable (MatrixOne, old MySQL) is
+              // still usable.
               result_ = result{};
-              finish();
-              return 0;
+              status = next_setup();
+              break;
             }
             auto x = troupe::info(err);
             err = make_error(errc::connect_failed,
                              fmt::format("init statement #{} failed on {}: {}",
-                                         init_index_ + 1, options_.address(),
+                                         setup_index_ + 1, options_.address(),
                                          x.message),
                              x.server_code, x.sqlstate, true);
             broken_ = true;
@@ -1266,8 +1317,10 @@ int connection::advance() {
         // libmariadb does not parse the OK packet of COM_RESET_CONNECTION, so
         // its status flags are stale; a reset session has no transaction.
         mysql_->server_status &= ~SERVER_STATUS_IN_TRANS;
-        finish();
-        return 0;
+        // The reset also dropped the session settings of the init
+        // statements: apply them again.
+        status = begin_setup(false);
+        break;
     }
     if (op_ == op_kind::none)
       return 0;

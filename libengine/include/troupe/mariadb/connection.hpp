@@ -184,6 +184,16 @@ public:
   /// True when the server reported an open transaction.
   bool in_transaction() const;
 
+  /// True when a statement since the last connect or reset changed the
+  /// session's state (variables, temporary tables, current database, ...),
+  /// as reported by the server's state-change tracking: the session must be
+  /// reset before someone else uses it. Servers without tracking never
+  /// report a change: check `session_tracking` and reset anyway.
+  bool session_state_changed() const { return state_changed_; }
+
+  /// True when the server tracks session state changes for us.
+  bool session_tracking() const { return tracking_; }
+
   const server_info& info() const { return info_; }
   const connect_options& options() const { return options_; }
   const connection_stats& stats() const { return stats_; }
@@ -225,6 +235,9 @@ private:
   void start_result_set_text();
   void finish_ok_set();
   void drop_statement_cache();
+  int begin_setup(bool after_connect);
+  int next_setup();
+  void track_session_state();
 
   connect_options options_;
   st_mysql* mysql_ = nullptr;
@@ -248,7 +261,18 @@ private:
   std::string sql_;
   std::string key_;
   std::vector<value> params_;
-  size_t init_index_ = 0;
+  // The session setup after connect and reset.
+  struct setup_statement {
+    std::string sql;
+    bool required;
+    bool probe;
+    bool tracker;
+  };
+  std::vector<setup_statement> setup_;
+  size_t setup_index_ = 0;
+  bool in_setup_ = false;
+  bool state_changed_ = false;
+  bool tracking_ = false;
   int ret_int_ = 0;
   char ret_bool_ = 0;
   st_mysql* ret_mysql_ = nullptr;

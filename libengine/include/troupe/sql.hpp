@@ -1,0 +1,42 @@
+#pragma once
+
+// Small SQL helpers that never build SQL from values: classifying a
+// statement by its leading keywords, and validating and quoting identifiers.
+
+#include <string>
+#include <string_view>
+
+#include <caf/error.hpp>
+
+namespace troupe::sql {
+
+/// What a statement does to an open transaction, judged from its leading
+/// keywords (comments and whitespace skipped).
+struct statement_traits {
+  /// The first keyword, upper-case ("SELECT", "CREATE", ...); empty if none.
+  std::string keyword;
+  /// MariaDB commits the open transaction before running it: DDL (except on
+  /// temporary tables), LOCK/UNLOCK TABLES, GRANT, ANALYZE/OPTIMIZE/REPAIR
+  /// TABLE, FLUSH, ... A rollback cannot undo it.
+  bool implicit_commit = false;
+  /// It starts, ends or marks transactions itself (BEGIN, START
+  /// TRANSACTION, COMMIT, ROLLBACK, SAVEPOINT, RELEASE, SET autocommit, XA):
+  /// inside a session, use the session's messages instead.
+  bool transaction_control = false;
+  /// The statement starts with an executable comment (/*! ... */): its
+  /// effect is not judged; sessions treat it like an implicit commit.
+  bool opaque = false;
+};
+
+/// Classifies `text` (see `statement_traits`).
+statement_traits classify(std::string_view text);
+
+/// Checks a name used as an identifier (savepoint, table, column): 1 to 64
+/// characters of letters, digits, '_' and '$', not only digits. Errors are
+/// `errc::invalid_argument` naming `what` and the problem.
+caf::error validate_identifier(std::string_view name, std::string_view what);
+
+/// Quotes a valid identifier for MariaDB/MySQL: `name`.
+std::string quote_identifier(std::string_view name);
+
+} // namespace troupe::sql
