@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "job_runner.hpp"
 #include "pool_messages.hpp"
 #include "troupe/event_loop.hpp"
 #include "troupe/mariadb/connection.hpp"
@@ -17,6 +18,7 @@ struct connection_params {
   uint32_t id = 0;
   std::chrono::milliseconds slow_threshold{0};
   std::string engine_name;
+  std::shared_ptr<done_batcher> batcher;
 };
 
 /// Spawns a connection actor (monitored by the caller). It connects at once

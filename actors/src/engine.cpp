@@ -42,9 +42,15 @@ caf::expected<engine_actor> spawn_engine(caf::actor_system& sys,
                                          engine_config cfg) {
   if (auto err = cfg.pool.validate())
     return err;
-  std::shared_ptr<event_loop> loop = make_epoll_loop(cfg.name + "-io");
+  if (cfg.io_threads < 1 || cfg.io_threads > 64)
+    return make_error(errc::invalid_argument,
+                      fmt::format("io_threads must be between 1 and 64, not {}",
+                                  cfg.io_threads));
+  std::vector<std::shared_ptr<event_loop>> loops;
+  for (size_t i = 0; i < cfg.io_threads; ++i)
+    loops.push_back(make_epoll_loop(fmt::format("{}-io{}", cfg.name, i)));
   return caf::actor_cast<engine_actor>(
-    detail::spawn_supervisor(sys, std::move(cfg), std::move(loop)));
+    detail::spawn_supervisor(sys, std::move(cfg), std::move(loops)));
 }
 
 } // namespace troupe

@@ -38,6 +38,7 @@ const std::vector<std::string>& pool_config::keys() {
     "min_size",      "max_size",      "max_waiters",    "checkout_timeout",
     "idle_timeout",  "ping_interval", "max_lifetime",   "lifetime_jitter",
     "reconnect_min", "reconnect_max", "shutdown_grace", "slow_threshold",
+    "pipeline_depth",
   };
   return result;
 }
@@ -73,6 +74,8 @@ caf::expected<bool> pool_config::set(const std::string& key,
     err = set_duration(key, value, milliseconds{1}, one_day, reconnect_max);
   else if (key == "shutdown_grace")
     err = set_duration(key, value, milliseconds{0}, one_day, shutdown_grace);
+  else if (key == "pipeline_depth")
+    err = set_size(key, value, 1, 8, pipeline_depth);
   else if (key == "slow_threshold")
     err = set_duration(key, value, milliseconds{0}, one_day, slow_threshold);
   else
@@ -104,15 +107,10 @@ caf::expected<engine_config> engine_config::from_dsn(const troupe::dsn& x) {
   if (!conn)
     return std::move(conn.error());
   out.connection = std::move(*conn);
-  for (const auto& key : rest) {
-    auto set = out.pool.set(key, *x.option(key));
-    if (!set)
-      return std::move(set.error());
-    if (!*set)
-      return make_error(errc::invalid_argument,
-                        fmt::format("unknown DSN option '{}'", key));
-  }
-  if (auto err = out.pool.validate())
+  std::vector<std::pair<std::string, std::string>> kv;
+  for (const auto& key : rest)
+    kv.emplace_back(key, *x.option(key));
+  if (auto err = out.apply(kv))
     return err;
   return out;
 }
@@ -127,12 +125,20 @@ caf::expected<engine_config> engine_config::from_dsn(const std::string& text) {
 caf::error engine_config::apply(
   const std::vector<std::pair<std::string, std::string>>& kv) {
   for (const auto& [key, value] : kv) {
+    if (key == "io_threads") {
+      auto n = parse_uint(key, value, 1, 64);
+      if (!n)
+        return std::move(n.error());
+      io_threads = static_cast<size_t>(*n);
+      continue;
+    }
     auto set = pool.set(key, value);
     if (!set)
       return std::move(set.error());
     if (!*set)
       return make_error(errc::invalid_argument,
-                        fmt::format("unknown pool option '{}' (known: {})",
+                        fmt::format("unknown option '{}' (pool options: {}; "
+                                    "engine: io_threads)",
                                     key, fmt::join(pool_config::keys(), ", ")));
   }
   return pool.validate();

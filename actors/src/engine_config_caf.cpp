@@ -47,6 +47,7 @@ void add_engine_options(caf::config_option_set& options) {
   for (const auto& key : pool_config::keys())
     pool.add<std::string>(key.c_str(),
                           "pool option, see docs/configuration.md");
+  pool.add<std::string>("io_threads", "event loop threads (1-64)");
 }
 
 caf::expected<engine_config>

@@ -14,6 +14,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "reply_handle.hpp"
+#include "troupe/mariadb/async_connection.hpp"
 #include "troupe/engine.hpp"
 
 namespace troupe::detail {
@@ -39,19 +40,36 @@ struct job {
 };
 using job_ptr = std::shared_ptr<job>;
 
-/// What a connection tells the supervisor when it is ready.
+/// What a connection tells the supervisor when it is ready. The supervisor
+/// runs autocommit jobs on `conn` itself (on its loop), which saves the
+/// message hop through the connection actor on the hot path.
 struct conn_info {
   uint64_t thread_id = 0;
   uint32_t wait_timeout = 0;
   std::string version;
+  std::shared_ptr<mariadb::async_connection> conn;
+  std::shared_ptr<const struct job_context> context;
 };
 
 /// How a job ended, for the supervisor's bookkeeping.
 enum class outcome : uint8_t { ok, error, fatal };
 
+/// One finished job; the loop sends them to the supervisor in batches.
+struct done_entry {
+  uint32_t id = 0;
+  uint64_t exec_us = 0;
+  outcome how = outcome::ok;
+};
+using done_batch = std::vector<done_entry>;
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_ptr&) {
   return f(caf::meta::type_name("troupe::detail::job_ptr"));
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, done_entry& x) {
+  return f(caf::meta::type_name("troupe::detail::done_entry"), x.id,
+           x.exec_us, x.how);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, conn_info& x) {
@@ -70,7 +88,7 @@ using connection_actor = caf::typed_actor<
 /// and the loop tell it (accepted only from its own children).
 using supervisor_actor = engine_actor::extend<
   caf::reacts_to<ready_atom, uint32_t, conn_info>,
-  caf::reacts_to<done_atom, uint32_t, uint64_t, outcome>,
+  caf::reacts_to<done_atom, done_batch>,
   caf::reacts_to<tick_atom>, caf::reacts_to<flushed_atom>>;
 
 } // namespace troupe::detail

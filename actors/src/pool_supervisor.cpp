@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "connection_actor.hpp"
+#include "job_runner.hpp"
 #include "troupe/latency_histogram.hpp"
 #include "troupe/option_parsing.hpp"
 
@@ -41,6 +42,14 @@ struct slot {
   bool replacement = false;
   /// Reached `ready` once (a failure before that is a connect failure).
   bool was_open = false;
+  /// Jobs given to the connection and not done yet (more than one only
+  /// when pipelining: see pool_config::pipeline_depth).
+  uint32_t inflight = 0;
+  /// The event loop driving the connection, and the connection itself (set
+  /// on ready): autocommit jobs go straight there.
+  size_t loop = 0;
+  std::shared_ptr<mariadb::async_connection> conn;
+  std::shared_ptr<const job_context> context;
 };
 
 /// A request waiting for a connection.
@@ -54,7 +63,8 @@ struct waiter {
 
 struct supervisor_state {
   engine_config cfg;
-  std::shared_ptr<event_loop> loop;
+  std::vector<std::shared_ptr<event_loop>> loops;
+  std::vector<std::shared_ptr<done_batcher>> batchers;
   std::vector<slot> slots;
   std::deque<waiter> queue;
   uint32_t next_id = 1;
@@ -79,6 +89,7 @@ struct supervisor_state {
   dispose_report report;
   clock::time_point dispose_deadline{};
   bool flushing = false;
+  size_t pending_flushes = 0;
 
   std::minstd_rand rng{std::random_device{}()};
 };
@@ -154,8 +165,15 @@ void close_slot(self_ptr self, slot& s) {
 
 void open_one(self_ptr self) {
   auto& st = self->state;
+  // The loop with the fewest connections drives the new one.
+  std::vector<size_t> load(st.loops.size(), 0);
+  for (const auto& x : st.slots)
+    ++load[x.loop];
+  auto loop = static_cast<size_t>(
+    std::min_element(load.begin(), load.end()) - load.begin());
   connection_params params;
-  params.loop = st.loop;
+  params.loop = st.loops[loop];
+  params.batcher = st.batchers[loop];
   params.options = st.cfg.connection;
   params.supervisor = caf::actor_cast<supervisor_actor>(self);
   params.id = st.next_id++;
@@ -163,6 +181,7 @@ void open_one(self_ptr self) {
   params.engine_name = st.cfg.name;
   slot s;
   s.id = params.id;
+  s.loop = loop;
   s.created = clock::now();
   s.last_used = s.created;
   if (st.pending_replacements > 0) {
@@ -208,6 +227,7 @@ void grow(self_ptr self) {
 void dispatch(self_ptr self, slot& s, waiter&& w) {
   auto now = clock::now();
   s.state = slot_state::busy;
+  ++s.inflight;
   s.last_used = now;
   self->state.queue_wait.record(micros(now - w.enqueued));
   auto j = std::make_shared<job>();
@@ -215,7 +235,12 @@ void dispatch(self_ptr self, slot& s, waiter&& w) {
   j->stmt = std::move(w.stmt);
   j->ping = w.ping;
   j->enqueued = w.enqueued;
-  self->send(s.handle, run_atom::value, std::move(j));
+  // Straight to the connection's loop; if the connection broke meanwhile,
+  // the job fails with connection_lost and the down message follows.
+  auto& loop = *self->state.loops[s.loop];
+  loop.post([conn = s.conn, j, ctx = s.context]() mutable {
+    run_job(conn, std::move(j), std::move(ctx));
+  });
 }
 
 slot* idle_slot(self_ptr self) {
@@ -225,11 +250,26 @@ slot* idle_slot(self_ptr self) {
   return nullptr;
 }
 
-// Gives waiting requests to idle connections (oldest first), then grows.
+// A busy connection that may take one more job behind its current one.
+slot* pipeline_slot(self_ptr self) {
+  auto depth = self->state.cfg.pool.pipeline_depth;
+  slot* best = nullptr;
+  for (auto& s : self->state.slots)
+    if (s.state == slot_state::busy && s.inflight < depth
+        && (best == nullptr || s.inflight < best->inflight))
+      best = &s;
+  return best;
+}
+
+// Gives waiting requests to idle connections (oldest first), then, when all
+// are busy and pipelining is on, queues them behind running statements on
+// the loops so the next one starts without a round trip through here.
 void pump(self_ptr self) {
   auto& st = self->state;
   while (!st.queue.empty()) {
     auto* s = idle_slot(self);
+    if (s == nullptr && !st.disposing)
+      s = pipeline_slot(self);
     if (s == nullptr)
       break;
     auto w = std::move(st.queue.front());
@@ -246,13 +286,17 @@ void finish_dispose_if_done(self_ptr self) {
   // Every connection actor has exited and posted the close of its socket to
   // the loop; answer once the loop ran those closes.
   st.flushing = true;
+  st.pending_flushes = st.loops.size();
   auto me = caf::actor_cast<caf::actor>(self);
-  if (!st.loop->post([me] { caf::send_as(me, me, flushed_atom::value); }))
-    caf::send_as(me, me, flushed_atom::value);
+  for (auto& loop : st.loops)
+    if (!loop->post([me] { caf::send_as(me, me, flushed_atom::value); }))
+      caf::send_as(me, me, flushed_atom::value);
 }
 
 void on_flushed(self_ptr self) {
   auto& st = self->state;
+  if (--st.pending_flushes > 0)
+    return;
   spdlog::info("{}: disposed ({} queued cancelled, {} finished, {} aborted)",
                st.cfg.name, st.report.cancelled, st.report.finished,
                st.report.aborted);
@@ -387,6 +431,8 @@ void on_ready(self_ptr self, slot& s, const conn_info& info) {
   auto now = clock::now();
   if (s.state == slot_state::connecting) {
     s.was_open = true;
+    s.conn = info.conn;
+    s.context = info.context;
     ++st.totals.opened;
     if (s.replacement)
       ++st.totals.reconnects;
@@ -425,18 +471,22 @@ void on_done(self_ptr self, slot& s, uint64_t exec_us, outcome how) {
     ++st.totals.served;
   else
     ++st.totals.failed_requests;
+  if (s.inflight > 0)
+    --s.inflight;
   if (s.state != slot_state::busy)
     return;
   if (how == outcome::fatal) {
     s.state = slot_state::closing; // it exits; the down message follows
     return;
   }
-  s.state = slot_state::idle;
   s.last_used = clock::now();
-  if (st.disposing) {
+  if (st.disposing)
     ++st.report.finished;
+  if (s.inflight > 0)
+    return;
+  s.state = slot_state::idle;
+  if (st.disposing)
     close_slot(self, s);
-  }
 }
 
 void on_down(self_ptr self, const caf::down_msg& dm) {
@@ -547,10 +597,13 @@ void on_dispose(self_ptr self, reply_handle reply) {
 
 supervisor_actor::behavior_type
 supervisor_impl(self_ptr self, engine_config cfg,
-                std::shared_ptr<event_loop> loop) {
+                std::vector<std::shared_ptr<event_loop>> loops) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
-  st.loop = std::move(loop);
+  st.loops = std::move(loops);
+  for (auto& loop : st.loops)
+    st.batchers.push_back(std::make_shared<done_batcher>(
+      *loop, caf::actor_cast<supervisor_actor>(self)));
   st.ping_interval = st.cfg.pool.ping_interval;
   self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
   // A connection actor that throws must not take the pool down with it.
@@ -584,11 +637,13 @@ supervisor_impl(self_ptr self, engine_config cfg,
         pump(self);
       }
     },
-    [self](done_atom, uint32_t id, uint64_t exec_us, outcome how) {
-      if (auto* s = find_sender(self, id)) {
-        on_done(self, *s, exec_us, how);
-        pump(self);
-      }
+    [self](done_atom, const done_batch& batch) {
+      if (self->current_sender() != self->ctrl())
+        return;
+      for (const auto& x : batch)
+        if (auto* s = find(self, x.id))
+          on_done(self, *s, x.exec_us, x.how);
+      pump(self);
     },
     [self](tick_atom) {
       if (self->current_sender() == self->ctrl())
@@ -604,8 +659,8 @@ supervisor_impl(self_ptr self, engine_config cfg,
 } // namespace
 
 supervisor_actor spawn_supervisor(caf::actor_system& sys, engine_config cfg,
-                                  std::shared_ptr<event_loop> loop) {
-  return sys.spawn(supervisor_impl, std::move(cfg), std::move(loop));
+                                  std::vector<std::shared_ptr<event_loop>> loops) {
+  return sys.spawn(supervisor_impl, std::move(cfg), std::move(loops));
 }
 
 } // namespace troupe::detail

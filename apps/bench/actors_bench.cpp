@@ -75,6 +75,16 @@ measurement run_actors(const options& opts) {
   caf::actor_system_config cfg;
   register_types(cfg);
   cfg.set("scheduler.max-threads", opts.scheduler_threads);
+  cfg.set("scheduler.policy", caf::atom_from_string(opts.scheduler_policy));
+  if (opts.moderate_poll_attempts >= 0)
+    cfg.set("work-stealing.moderate-poll-attempts",
+            static_cast<size_t>(opts.moderate_poll_attempts));
+  if (opts.aggressive_poll_attempts >= 0)
+    cfg.set("work-stealing.aggressive-poll-attempts",
+            static_cast<size_t>(opts.aggressive_poll_attempts));
+  if (opts.moderate_sleep_us > 0)
+    cfg.set("work-stealing.moderate-sleep-duration",
+            caf::timespan{std::chrono::microseconds{opts.moderate_sleep_us}});
   caf::actor_system sys{cfg};
   auto ecfg = engine_config::from_dsn(opts.target);
   if (!ecfg) {
@@ -86,6 +96,8 @@ measurement run_actors(const options& opts) {
   ecfg->pool.max_waiters = static_cast<size_t>(opts.requesters) * 2;
   ecfg->pool.checkout_timeout = std::chrono::seconds{60};
   ecfg->name = "bench";
+  ecfg->io_threads = static_cast<size_t>(opts.io_threads);
+  ecfg->pool.pipeline_depth = static_cast<size_t>(opts.pipeline_depth);
   auto engine = spawn_engine(sys, *ecfg);
   if (!engine) {
     std::cerr << "troupe-bench: " << render(engine.error()) << "\n";

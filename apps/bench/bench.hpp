@@ -24,6 +24,13 @@ struct options {
   int table_size = 100000;
   int sysbench_threads = 8;
   int scheduler_threads = 2;
+  std::string scheduler_policy = "stealing";
+  /// work-stealing: attempts and sleep of the moderate polling phase.
+  int moderate_poll_attempts = 0;
+  int moderate_sleep_us = -1;
+  int aggressive_poll_attempts = -1;
+  int io_threads = 2;
+  int pipeline_depth = 1;
   pid_t server_pid = 0;
 };
 

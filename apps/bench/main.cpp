@@ -364,7 +364,11 @@ void usage() {
                "                    [--rounds N] [--connections N] "
                "[--requesters N] [--table-size N]\n"
                "                    [--sysbench-threads N] [--server-pid PID] "
-               "[--scheduler-threads N]\n";
+               "[--scheduler-threads N]\n"
+               "                    [--scheduler-policy stealing|sharing] "
+               "[--io-threads N] [--pipeline-depth N]\n"
+               "                    [--aggressive-poll-attempts N] "
+               "[--moderate-poll-attempts N] [--moderate-sleep-us N]\n";
 }
 
 } // namespace
@@ -415,6 +419,21 @@ int main(int argc, char** argv) {
       opts.sysbench_threads = number("--sysbench-threads", need(i), 1, 1000);
     else if (a == "--scheduler-threads")
       opts.scheduler_threads = number("--scheduler-threads", need(i), 1, 64);
+    else if (a == "--scheduler-policy")
+      opts.scheduler_policy = need(i);
+    else if (a == "--moderate-poll-attempts")
+      opts.moderate_poll_attempts = number("--moderate-poll-attempts", need(i),
+                                           0, 1000000);
+    else if (a == "--aggressive-poll-attempts")
+      opts.aggressive_poll_attempts = number("--aggressive-poll-attempts",
+                                             need(i), 0, 1000000);
+    else if (a == "--pipeline-depth")
+      opts.pipeline_depth = number("--pipeline-depth", need(i), 1, 8);
+    else if (a == "--io-threads")
+      opts.io_threads = number("--io-threads", need(i), 1, 64);
+    else if (a == "--moderate-sleep-us")
+      opts.moderate_sleep_us = number("--moderate-sleep-us", need(i), 1,
+                                      1000000);
     else if (a == "--server-pid")
       opts.server_pid = number("--server-pid", need(i), 1, 1 << 30);
     else if (a == "--help" || a == "-h") {

@@ -55,6 +55,12 @@ struct pool_config {
   ms shutdown_grace{5000};
   /// Statements slower than this are logged (0: never).
   ms slow_threshold{1000};
+  /// Jobs a busy connection may hold: with 2, when every connection is busy
+  /// and requests wait, each connection gets the next one queued behind its
+  /// running statement on the event loop, so it starts without a round trip
+  /// through the supervisor. The cost: that request waits for that
+  /// statement even if another connection frees up first.
+  size_t pipeline_depth = 1;
 
   /// Sets one option from text (`key` as in the DSN, e.g. "max_size").
   /// Returns false when `key` is not a pool option.
@@ -76,6 +82,10 @@ struct engine_config {
   pool_config pool;
   /// A name for logs.
   std::string name = "troupe";
+  /// Event loop threads driving the connections (spread evenly). One per
+  /// core: a single loop thread gets only its fair share of a CPU that the
+  /// database server's threads also want (see docs/benchmarks.md).
+  size_t io_threads = 2;
 
   /// Builds the configuration from a DSN: driver and pool options from its
   /// query string; an unknown option is an error naming it.

@@ -1,0 +1,100 @@
+#include "job_runner.hpp"
+
+#include <caf/all.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace troupe::detail {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+uint64_t micros_since(clock::time_point t) {
+  return static_cast<uint64_t>(
+    std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - t)
+      .count());
+}
+
+void complete(const job_ptr& j, caf::expected<result> r,
+              const std::string& version, const job_context& ctx,
+              clock::time_point started) {
+  auto exec = micros_since(started);
+  auto how = outcome::ok;
+  caf::error err;
+  if (!r) {
+    err = r.error();
+    how = is_fatal(err) ? outcome::fatal : outcome::error;
+  }
+  if (ctx.slow_threshold.count() > 0
+      && exec >= static_cast<uint64_t>(ctx.slow_threshold.count()) * 1000) {
+    // The SQL text only (cut short), never the parameter values.
+    auto sql = j->ping ? std::string{"(ping)"} : j->stmt.sql.substr(0, 200);
+    spdlog::warn("{}: slow statement on connection {}: {} ms: {}",
+                 ctx.engine_name, ctx.id, exec / 1000, sql);
+  }
+  if (j->ping) {
+    if (r)
+      j->reply.deliver(
+        caf::make_message(ping_info{micros_since(j->enqueued), version}));
+    else
+      j->reply.deliver_error(err);
+  } else if (r) {
+    j->reply.deliver(caf::make_message(std::move(*r)));
+  } else {
+    j->reply.deliver_error(err);
+  }
+  if (ctx.batcher)
+    ctx.batcher->add(done_entry{ctx.id, exec, how});
+  if (how == outcome::fatal)
+    caf::anon_send(ctx.connection, broken_atom::value, std::move(err));
+}
+
+} // namespace
+
+done_batcher::done_batcher(event_loop& loop, supervisor_actor supervisor)
+  : loop_(loop), supervisor_(std::move(supervisor)) {
+}
+
+void done_batcher::add(done_entry x) {
+  pending_.push_back(x);
+  if (scheduled_)
+    return;
+  // Posted tasks run after the events of the current iteration: one message
+  // carries everything this iteration finished.
+  scheduled_ = true;
+  auto self = shared_from_this();
+  if (!loop_.post([self] { self->flush(); }))
+    flush();
+}
+
+void done_batcher::flush() {
+  scheduled_ = false;
+  if (pending_.empty())
+    return;
+  done_batch batch;
+  batch.swap(pending_);
+  // Sent as the supervisor itself: it accepts internal messages only from
+  // its own address.
+  caf::send_as(supervisor_, supervisor_, done_atom::value, std::move(batch));
+}
+
+void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
+             std::shared_ptr<const job_context> ctx) {
+  auto started = clock::now();
+  std::string version;
+  if (j->ping)
+    version = conn->raw().info().version;
+  auto done = [j, ctx, started,
+               version = std::move(version)](caf::expected<result> r) {
+    complete(j, std::move(r), version, *ctx, started);
+  };
+  if (j->ping)
+    conn->ping(std::move(done));
+  else if (j->stmt.params.empty())
+    conn->query(j->stmt.sql, std::move(done));
+  else
+    conn->execute(j->stmt.sql, std::move(j->stmt.params), std::move(done));
+}
+
+} // namespace troupe::detail
