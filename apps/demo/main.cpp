@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "actors_tour.hpp"
 #include "troupe/dsn.hpp"
 #include "troupe/embedded_server.hpp"
 #include "troupe/error.hpp"
@@ -171,6 +172,9 @@ int main(int argc, char** argv) {
 
   if (auto res = run("DROP TABLE troupe_demo"); !res)
     return fail("cleanup failed", res.error());
+  (*conn).reset();
+
+  auto rc = demo::run_actors_tour(target);
   step(server ? "done; stopping the private server" : "done");
-  return 0;
+  return rc;
 }

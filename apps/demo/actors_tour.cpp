@@ -1,0 +1,157 @@
+// The actor part of the demo: an engine (pool supervisor + connection
+// actors), many requester actors querying it concurrently, the pool status,
+// typed errors, and a clean dispose.
+
+#include "actors_tour.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include <fmt/format.h>
+
+#include "troupe/engine.hpp"
+
+namespace troupe::demo {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+void say(const std::string& what) {
+  std::cout << "\n== " << what << "\n";
+}
+
+// One requester: `n` queries one after another, counting correct answers.
+caf::behavior requester(caf::event_based_actor* self, engine_actor engine,
+                        int id, int n, std::atomic<int>* correct,
+                        std::atomic<int>* failed, std::atomic<int>* finished) {
+  auto next = std::make_shared<std::function<void(int)>>();
+  *next = [=](int k) {
+    if (k == n) {
+      ++*finished;
+      auto keep = next;
+      *keep = nullptr;
+      self->quit();
+      return;
+    }
+    self
+      ->request(engine, 30s, query_atom::value,
+                statement{"SELECT ? * 1000 + ? AS v", {id, k}})
+      .then(
+        [=](const result& r) {
+          if (r.scalar<int64_t>() == int64_t{id} * 1000 + k)
+            ++*correct;
+          else
+            ++*failed;
+          (*next)(k + 1);
+        },
+        [=](caf::error&) {
+          ++*failed;
+          (*next)(k + 1);
+        });
+  };
+  return {[=](caf::atom_value) { (*next)(0); }};
+}
+
+} // namespace
+
+int run_actors_tour(const dsn& target) {
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  cfg.set("scheduler.max-threads", 2);
+  cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+
+  say("the actor engine: a pool supervisor owning connection actors");
+  auto ecfg = engine_config::from_dsn(target);
+  if (!ecfg) {
+    std::cerr << "troupe-demo: " << render(ecfg.error()) << "\n";
+    return 1;
+  }
+  ecfg->pool.min_size = 2;
+  ecfg->pool.max_size = 6;
+  ecfg->pool.max_waiters = 1000;
+  ecfg->name = "demo";
+  auto engine = spawn_engine(sys, *ecfg);
+  if (!engine) {
+    std::cerr << "troupe-demo: " << render(engine.error()) << "\n";
+    return 1;
+  }
+  auto status = [&] {
+    pool_status st;
+    self->request(*engine, 10s, status_atom::value)
+      .receive([&](pool_status& x) { st = std::move(x); },
+               [&](caf::error& e) { std::cerr << render(e) << "\n"; });
+    return st;
+  };
+  std::cout << "   pool: min 2, max 6 connections, at most 1000 waiting "
+               "requests\n";
+
+  constexpr int requesters = 300;
+  constexpr int per_requester = 10;
+  say(fmt::format("{} requester actors send {} queries each, concurrently",
+                  requesters, per_requester));
+  std::atomic<int> correct{0}, failed{0}, finished{0};
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < requesters; ++i)
+    caf::anon_send(sys.spawn(requester, *engine, i, per_requester, &correct,
+                             &failed, &finished),
+                   caf::atom("go"));
+  while (finished < requesters
+         && std::chrono::steady_clock::now() - t0 < 60s) {
+    std::this_thread::sleep_for(100ms);
+    auto st = status();
+    std::cout << fmt::format("   {:>4} done: {}\n", correct + failed,
+                             to_string(st));
+    if (finished == requesters)
+      break;
+  }
+  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                            - t0)
+                .count();
+  std::cout << fmt::format("   {} correct answers, {} errors, in {:.2f} s "
+                           "({:.0f} queries/s)\n",
+                           correct.load(), failed.load(), took,
+                           (correct + failed) / took);
+  auto st = status();
+  std::cout << fmt::format("   peak pool size {} of max {}; queue wait p99 {} "
+                           "us, execution p99 {} us\n",
+                           st.peak_size, st.max_size, st.queue_wait_p99,
+                           st.exec_p99);
+
+  say("errors are typed, and the pool stays healthy");
+  self
+    ->request(*engine, 10s, query_atom::value,
+              statement{"SELECT * FROM no_such_table"})
+    .receive([](const result&) {},
+             [](caf::error& e) {
+               auto x = info(e);
+               std::cout << fmt::format("   {} (server error {}, SQLSTATE {})\n",
+                                        render(e), x.server_code, x.sqlstate);
+             });
+  self->request(*engine, 10s, ping_atom::value)
+    .receive(
+      [](const ping_info& p) {
+        std::cout << fmt::format("   ping: {} us round trip to {}\n",
+                                 p.round_trip_us, p.server_version);
+      },
+      [](caf::error& e) { std::cout << "   ping failed: " << render(e) << "\n"; });
+
+  say("dispose: running statements finish, every connection is closed");
+  self->request(*engine, 30s, dispose_atom::value)
+    .receive(
+      [](const dispose_report& r) {
+        std::cout << fmt::format("   disposed ({} cancelled, {} finished, {} "
+                                 "aborted)\n",
+                                 r.cancelled, r.finished, r.aborted);
+      },
+      [](caf::error& e) { std::cout << "   dispose: " << render(e) << "\n"; });
+  return failed == 0 && correct == requesters * per_requester ? 0 : 1;
+}
+
+} // namespace troupe::demo
