@@ -1,5 +1,8 @@
 #include "troupe/client.hpp"
 
+#include <random>
+#include <thread>
+
 #include <caf/all.hpp>
 
 namespace troupe {
@@ -20,8 +23,13 @@ struct client::impl {
   caf::expected<T> ask(Ts&&... xs) {
     if (!engine)
       return make_error(errc::shutting_down, "the client is disconnected");
+    return ask_to<T>(engine, std::forward<Ts>(xs)...);
+  }
+
+  template <class T, class Handle, class... Ts>
+  caf::expected<T> ask_to(const Handle& dest, Ts&&... xs) {
     caf::expected<T> out{make_error(errc::internal, "no answer")};
-    self->request(engine, timeout, std::forward<Ts>(xs)...)
+    self->request(dest, timeout, std::forward<Ts>(xs)...)
       .receive([&](T& x) { out = std::move(x); },
                [&](caf::error& err) {
                  if (err == caf::sec::request_timeout)
@@ -116,6 +124,104 @@ caf::error client::disconnect() {
   }
   impl_->engine = nullptr;
   return err;
+}
+
+// -- transactions -----------------------------------------------------------------
+
+transaction::transaction(client& owner, session_actor session)
+  : owner_(owner), session_(std::move(session)) {
+}
+
+caf::expected<result> transaction::query(std::string sql,
+                                          std::vector<value> params) {
+  return owner_.impl_->ask_to<result>(session_, query_atom::value,
+                                      statement{std::move(sql),
+                                                std::move(params)});
+}
+
+caf::expected<result> transaction::execute(std::string sql,
+                                            std::vector<value> params) {
+  return owner_.impl_->ask_to<result>(session_, execute_atom::value,
+                                      statement{std::move(sql),
+                                                std::move(params)});
+}
+
+caf::expected<result> transaction::savepoint(std::string name) {
+  return owner_.impl_->ask_to<result>(session_, savepoint_atom::value,
+                                      std::move(name));
+}
+
+caf::expected<result> transaction::rollback_to(std::string name) {
+  return owner_.impl_->ask_to<result>(session_, rollback_to_atom::value,
+                                      std::move(name));
+}
+
+caf::expected<result> transaction::release(std::string name) {
+  return owner_.impl_->ask_to<result>(session_, release_atom::value,
+                                      std::move(name));
+}
+
+namespace {
+
+bool retryable(const caf::error& err, const retry_policy& retry) {
+  auto x = info(err);
+  return x.server_code == 1213 || (retry.lock_wait_timeout && x.server_code == 1205);
+}
+
+} // namespace
+
+caf::expected<uint32_t>
+client::transaction(const std::function<caf::error(troupe::transaction&)>& unit,
+                    transaction_options options, retry_policy retry) {
+  auto session = impl_->ask<session_actor>(session_atom::value,
+                                           session_options{});
+  if (!session)
+    return std::move(session.error());
+  troupe::transaction tx{*this, *session};
+  auto rollback = [&] {
+    impl_->ask_to<result>(*session, rollback_atom::value);
+  };
+  auto close = [&] { impl_->ask_to<result>(*session, close_atom::value); };
+  std::minstd_rand rng{std::random_device{}()};
+  auto attempts = std::max<uint32_t>(1, retry.max_attempts);
+  caf::error last;
+  for (uint32_t attempt = 1; attempt <= attempts; ++attempt) {
+    if (attempt > 1) {
+      auto base = std::min<int64_t>(1000, retry.backoff.count()
+                                            << std::min<uint32_t>(attempt - 2,
+                                                                  10));
+      auto jitter = static_cast<int64_t>(rng() % static_cast<uint64_t>(base + 1));
+      std::this_thread::sleep_for(std::chrono::milliseconds{base / 2 + jitter / 2});
+    }
+    auto begun = impl_->ask_to<result>(*session, begin_atom::value, options);
+    if (!begun) {
+      close();
+      return std::move(begun.error());
+    }
+    caf::error err;
+    try {
+      err = unit(tx);
+    } catch (...) {
+      rollback();
+      close();
+      throw;
+    }
+    if (!err) {
+      auto committed = impl_->ask_to<result>(*session, commit_atom::value);
+      if (committed) {
+        close();
+        return attempt;
+      }
+      err = std::move(committed.error());
+    } else {
+      rollback();
+    }
+    last = std::move(err);
+    if (!retryable(last, retry))
+      break;
+  }
+  close();
+  return last;
 }
 
 const engine_actor& client::engine() const {

@@ -113,6 +113,45 @@ connection_impl(connection_actor::stateful_pointer<connection_state> self,
                             });
       });
     },
+    [self](clean_atom, bool busy) {
+      // A lease ended: roll back what is open and reset the session if it
+      // changed, before anyone else gets the connection.
+      auto conn = self->state.conn;
+      auto loop = self->state.params.loop;
+      auto opts = self->state.params.options;
+      auto ctx = self->state.context;
+      loop->post([conn, loop, opts, ctx, busy] {
+        auto done = [conn, ctx](caf::expected<result> r) {
+          report(conn, ctx, std::move(r));
+        };
+        auto reset_if_needed = [conn, done](caf::expected<result> r) {
+          if (!r) {
+            done(std::move(r));
+            return;
+          }
+          const auto& raw = conn->raw();
+          if (raw.session_state_changed() || !raw.session_tracking())
+            conn->reset(done);
+          else
+            done(result{});
+        };
+        auto rollback = [conn, reset_if_needed, busy] {
+          // A statement may still run (its owner died): the rollback queues
+          // behind it, after the KILL QUERY below ended it.
+          if (busy || conn->raw().in_transaction())
+            conn->query("ROLLBACK", reset_if_needed);
+          else
+            reset_if_needed(result{});
+        };
+        auto thread = conn->raw().info().thread_id;
+        if (busy && thread != 0) {
+          mariadb::kill_async(*loop, opts, thread, false,
+                              [rollback](caf::error) { rollback(); });
+        } else {
+          rollback();
+        }
+      });
+    },
     [self](broken_atom, caf::error& err) { self->quit(std::move(err)); },
     [self](close_atom) { self->quit(); },
   };

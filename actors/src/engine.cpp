@@ -9,14 +9,31 @@
 
 namespace troupe {
 
+std::string to_string(isolation_level x) {
+  switch (x) {
+    case isolation_level::server_default:
+      return "server_default";
+    case isolation_level::read_uncommitted:
+      return "read_uncommitted";
+    case isolation_level::read_committed:
+      return "read_committed";
+    case isolation_level::repeatable_read:
+      return "repeatable_read";
+    case isolation_level::serializable:
+      return "serializable";
+  }
+  return "unknown";
+}
+
 std::string to_string(const pool_status& x) {
-  return fmt::format("size {}/{} (idle {}, busy {}, connecting {}), waiting {}, "
+  return fmt::format("size {}/{} (idle {}, busy {}, connecting {}, leased {}), "
+                     "sessions {}, waiting {}, "
                      "opened {}, closed {}, failed {}, reconnects {}, served "
                      "{}, failed requests {}, overloaded {}, timed out {}, "
                      "circuit {}, queue wait p50/p99 {}/{} us, exec p50/p99 "
                      "{}/{} us",
                      x.size, x.max_size, x.idle, x.busy, x.connecting,
-                     x.waiting, x.opened, x.closed, x.failed, x.reconnects,
+                     x.leased, x.sessions, x.waiting, x.opened, x.closed, x.failed, x.reconnects,
                      x.served, x.failed_requests, x.overloaded, x.timed_out,
                      x.circuit_open ? "open" : "closed", x.queue_wait_p50,
                      x.queue_wait_p99, x.exec_p50, x.exec_p99);
@@ -31,6 +48,11 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<pool_status>("troupe::pool_status");
   cfg.add_message_type<ping_info>("troupe::ping_info");
   cfg.add_message_type<dispose_report>("troupe::dispose_report");
+  cfg.add_message_type<transaction_options>("troupe::transaction_options");
+  cfg.add_message_type<session_options>("troupe::session_options");
+  cfg.add_message_type<transaction_script>("troupe::transaction_script");
+  cfg.add_message_type<transaction_outcome>("troupe::transaction_outcome");
+  cfg.add_message_type<session_actor>("troupe::session_actor");
   cfg.add_error_category(caf::atom(error_category_name),
                          [](uint8_t code, caf::atom_value category,
                             const caf::message& context) -> std::string {

@@ -38,7 +38,7 @@ const std::vector<std::string>& pool_config::keys() {
     "min_size",      "max_size",      "max_waiters",    "checkout_timeout",
     "idle_timeout",  "ping_interval", "max_lifetime",   "lifetime_jitter",
     "reconnect_min", "reconnect_max", "shutdown_grace", "slow_threshold",
-    "pipeline_depth",
+    "pipeline_depth", "idle_in_transaction_timeout", "max_lease",
   };
   return result;
 }
@@ -74,6 +74,11 @@ caf::expected<bool> pool_config::set(const std::string& key,
     err = set_duration(key, value, milliseconds{1}, one_day, reconnect_max);
   else if (key == "shutdown_grace")
     err = set_duration(key, value, milliseconds{0}, one_day, shutdown_grace);
+  else if (key == "idle_in_transaction_timeout")
+    err = set_duration(key, value, milliseconds{10}, one_day,
+                       idle_in_transaction_timeout);
+  else if (key == "max_lease")
+    err = set_duration(key, value, milliseconds{0}, 30 * one_day, max_lease);
   else if (key == "pipeline_depth")
     err = set_size(key, value, 1, 8, pipeline_depth);
   else if (key == "slow_threshold")

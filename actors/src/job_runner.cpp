@@ -33,7 +33,9 @@ void complete(const job_ptr& j, caf::expected<result> r,
     spdlog::warn("{}: slow statement on connection {}: {} ms: {}",
                  ctx.engine_name, ctx.id, exec / 1000, sql);
   }
-  if (j->ping) {
+  if (j->notify) {
+    j->notify(std::move(r));
+  } else if (j->ping) {
     if (r)
       j->reply.deliver(
         caf::make_message(ping_info{micros_since(j->enqueued), version}));

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -14,6 +15,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "reply_handle.hpp"
+#include "troupe/event_loop.hpp"
 #include "troupe/mariadb/async_connection.hpp"
 #include "troupe/engine.hpp"
 
@@ -28,11 +30,22 @@ using ready_atom = caf::atom_constant<caf::atom("ready")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using flushed_atom = caf::atom_constant<caf::atom("flushed")>;
+using lease_atom = caf::atom_constant<caf::atom("lease")>;
+using give_back_atom = caf::atom_constant<caf::atom("giveback")>;
+using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
+using clean_atom = caf::atom_constant<caf::atom("clean")>;
+using stmt_done_atom = caf::atom_constant<caf::atom("stmtdone")>;
+using stmt_failed_atom = caf::atom_constant<caf::atom("stmtfailed")>;
+using idle_check_atom = caf::atom_constant<caf::atom("idlecheck")>;
 
 /// One request on its way to a connection. The reply goes straight from the
 /// event loop to the requester.
 struct job {
+  /// Autocommit: the requester, answered straight from the loop.
   reply_handle reply;
+  /// Sessions: called on the loop instead of answering `reply`, so the
+  /// session sees every outcome before its owner does.
+  std::function<void(caf::expected<result>)> notify;
   statement stmt;
   /// An end-to-end ping instead of a statement: replies a ping_info.
   bool ping = false;
@@ -82,13 +95,29 @@ typename Inspector::result_type inspect(Inspector& f, conn_info& x) {
 using connection_actor = caf::typed_actor<
   caf::reacts_to<run_atom, job_ptr>, caf::reacts_to<check_atom>,
   caf::reacts_to<broken_atom, caf::error>, caf::reacts_to<close_atom>,
-  caf::reacts_to<abort_atom>>;
+  caf::reacts_to<abort_atom>, caf::reacts_to<clean_atom, bool>>;
+
+/// A connection leased to a session: the session runs its statements on
+/// `conn` directly (on its loop) and gives it back to the supervisor.
+struct lease_grant {
+  uint32_t id = 0;
+  connection_actor connection;
+  std::shared_ptr<mariadb::async_connection> conn;
+  std::shared_ptr<const struct job_context> context;
+  std::shared_ptr<event_loop> loop;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, lease_grant& x) {
+  return f(caf::meta::type_name("troupe::detail::lease_grant"), x.id);
+}
 
 /// The supervisor: the engine's public interface plus what its children
 /// and the loop tell it (accepted only from its own children).
 using supervisor_actor = engine_actor::extend<
   caf::reacts_to<ready_atom, uint32_t, conn_info>,
   caf::reacts_to<done_atom, done_batch>,
-  caf::reacts_to<tick_atom>, caf::reacts_to<flushed_atom>>;
+  caf::reacts_to<tick_atom>, caf::reacts_to<flushed_atom>,
+  caf::replies_to<lease_atom, uint32_t>::with<lease_grant>,
+  caf::reacts_to<give_back_atom, uint32_t, bool>>;
 
 } // namespace troupe::detail

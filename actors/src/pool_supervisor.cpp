@@ -12,6 +12,7 @@
 
 #include "connection_actor.hpp"
 #include "job_runner.hpp"
+#include "session_actor.hpp"
 #include "troupe/latency_histogram.hpp"
 #include "troupe/option_parsing.hpp"
 
@@ -28,7 +29,17 @@ constexpr ms tick_interval{50};
 // The MySQL protocol counts statement parameters in 16 bits.
 constexpr size_t max_params = 65535;
 
-enum class slot_state { connecting, idle, busy, checking, closing };
+enum class slot_state {
+  connecting,
+  idle,
+  busy,
+  checking,
+  /// Leased to a session (a transaction runs on it).
+  leased,
+  /// Back from a lease, being rolled back and reset.
+  returning,
+  closing,
+};
 
 /// One connection actor, as the supervisor sees it.
 struct slot {
@@ -50,6 +61,9 @@ struct slot {
   size_t loop = 0;
   std::shared_ptr<mariadb::async_connection> conn;
   std::shared_ptr<const job_context> context;
+  /// The session holding the lease, and since when.
+  caf::actor_addr holder;
+  clock::time_point leased_at;
 };
 
 /// A request waiting for a connection.
@@ -57,6 +71,9 @@ struct waiter {
   reply_handle reply;
   statement stmt;
   bool ping = false;
+  /// A session's lease request (`holder` gets the connection).
+  bool lease = false;
+  caf::actor_addr holder;
   clock::time_point enqueued;
   clock::time_point deadline;
 };
@@ -90,6 +107,9 @@ struct supervisor_state {
   clock::time_point dispose_deadline{};
   bool flushing = false;
   size_t pending_flushes = 0;
+
+  // Sessions this engine spawned (they alone may lease).
+  std::vector<session_impl_actor> sessions;
 
   std::minstd_rand rng{std::random_device{}()};
 };
@@ -226,6 +246,17 @@ void grow(self_ptr self) {
 
 void dispatch(self_ptr self, slot& s, waiter&& w) {
   auto now = clock::now();
+  if (w.lease) {
+    s.state = slot_state::leased;
+    s.holder = w.holder;
+    s.leased_at = now;
+    s.last_used = now;
+    self->state.queue_wait.record(micros(now - w.enqueued));
+    lease_grant g{s.id, s.handle, s.conn, s.context,
+                  self->state.loops[s.loop]};
+    w.reply.deliver(caf::make_message(std::move(g)));
+    return;
+  }
   s.state = slot_state::busy;
   ++s.inflight;
   s.last_used = now;
@@ -268,7 +299,7 @@ void pump(self_ptr self) {
   auto& st = self->state;
   while (!st.queue.empty()) {
     auto* s = idle_slot(self);
-    if (s == nullptr && !st.disposing)
+    if (s == nullptr && !st.disposing && !st.queue.front().lease)
       s = pipeline_slot(self);
     if (s == nullptr)
       break;
@@ -307,7 +338,8 @@ void on_flushed(self_ptr self) {
 }
 
 // Admits a request: validates it and answers at once when it cannot run.
-void admit(self_ptr self, reply_handle reply, statement stmt, bool ping) {
+void admit(self_ptr self, reply_handle reply, statement stmt, bool ping,
+           caf::actor_addr lease_holder = {}) {
   // An asynchronous send (no request) runs too; its outcome goes nowhere.
   auto& st = self->state;
   if (st.disposing) {
@@ -317,7 +349,7 @@ void admit(self_ptr self, reply_handle reply, statement stmt, bool ping) {
                                                      st.cfg.name)));
     return;
   }
-  if (!ping) {
+  if (!ping && !lease_holder) {
     if (stmt.sql.empty()) {
       fail(self, reply, make_error(errc::invalid_argument, "empty SQL"));
       return;
@@ -347,7 +379,9 @@ void admit(self_ptr self, reply_handle reply, statement stmt, bool ping) {
   auto now = clock::now();
   auto timeout = stmt.timeout_ms > 0 ? ms{stmt.timeout_ms}
                                      : st.cfg.pool.checkout_timeout;
-  waiter w{std::move(reply), std::move(stmt), ping, now, now + timeout};
+  waiter w{std::move(reply), std::move(stmt), ping,
+           static_cast<bool>(lease_holder), std::move(lease_holder), now,
+           now + timeout};
   if (st.queue.empty()) {
     if (auto* s = idle_slot(self)) {
       dispatch(self, *s, std::move(w));
@@ -407,6 +441,21 @@ void check_health(self_ptr self, clock::time_point now) {
   }
 }
 
+// A lease ends: the connection is rolled back and reset (if the session
+// changed its state) before it serves anyone else; `ready` makes it idle.
+void give_back(self_ptr self, slot& s, bool busy) {
+  s.state = slot_state::returning;
+  s.holder = caf::actor_addr{};
+  self->send(s.handle, clean_atom::value, busy);
+}
+
+void revoke(self_ptr self, slot& s, std::string why) {
+  for (auto& x : self->state.sessions)
+    if (x.address() == s.holder)
+      self->send(x, revoke_atom::value, std::move(why));
+  s.holder = caf::actor_addr{};
+}
+
 void on_tick(self_ptr self) {
   auto& st = self->state;
   auto now = clock::now();
@@ -415,10 +464,30 @@ void on_tick(self_ptr self) {
     check_health(self, now);
   } else if (now >= st.dispose_deadline) {
     for (auto& s : st.slots) {
-      if (s.state == slot_state::busy) {
+      if (s.state == slot_state::busy || s.state == slot_state::leased) {
         ++st.report.aborted;
+        if (s.state == slot_state::leased)
+          revoke(self, s, "the engine shut down after its grace period");
         s.state = slot_state::closing;
         self->send(s.handle, abort_atom::value);
+      }
+    }
+  }
+  if (!st.disposing && st.cfg.pool.max_lease.count() > 0) {
+    for (auto& s : st.slots) {
+      if (s.state == slot_state::leased
+          && now - s.leased_at > st.cfg.pool.max_lease) {
+        ++st.totals.reclaimed;
+        spdlog::warn("{}: reclaiming connection {} leased by {} for {} ms "
+                     "(max_lease {})",
+                     st.cfg.name, s.id, caf::to_string(s.holder),
+                     std::chrono::duration_cast<ms>(now - s.leased_at).count(),
+                     format_duration(st.cfg.pool.max_lease));
+        revoke(self, s, fmt::format("the lease was reclaimed after max_lease "
+                                    "({})",
+                                    format_duration(st.cfg.pool.max_lease)));
+        s.state = slot_state::returning;
+        self->send(s.handle, clean_atom::value, true);
       }
     }
   }
@@ -491,6 +560,19 @@ void on_done(self_ptr self, slot& s, uint64_t exec_us, outcome how) {
 
 void on_down(self_ptr self, const caf::down_msg& dm) {
   auto& st = self->state;
+  auto sess = std::find_if(st.sessions.begin(), st.sessions.end(),
+                           [&](const session_impl_actor& x) {
+                             return x.address() == dm.source;
+                           });
+  if (sess != st.sessions.end()) {
+    st.sessions.erase(sess);
+    // A session that died holding a lease: take the connection back.
+    for (auto& s : st.slots)
+      if (s.state == slot_state::leased && s.holder == dm.source)
+        give_back(self, s, true);
+    finish_dispose_if_done(self);
+    return;
+  }
   auto i = std::find_if(st.slots.begin(), st.slots.end(), [&](const slot& s) {
     return s.handle.address() == dm.source;
   });
@@ -561,6 +643,8 @@ pool_status make_status(self_ptr self) {
   x.idle = static_cast<uint32_t>(count(self, slot_state::idle));
   x.busy = static_cast<uint32_t>(count(self, slot_state::busy));
   x.connecting = static_cast<uint32_t>(count(self, slot_state::connecting));
+  x.leased = static_cast<uint32_t>(count(self, slot_state::leased));
+  x.sessions = static_cast<uint32_t>(st.sessions.size());
   x.waiting = static_cast<uint32_t>(st.queue.size());
   x.min_size = static_cast<uint32_t>(st.cfg.pool.min_size);
   x.max_size = static_cast<uint32_t>(st.cfg.pool.max_size);
@@ -590,7 +674,8 @@ void on_dispose(self_ptr self, reply_handle reply) {
                               fmt::format("engine '{}' is shutting down",
                                           st.cfg.name)));
   for (auto& s : st.slots)
-    if (s.state != slot_state::busy)
+    if (s.state != slot_state::busy && s.state != slot_state::leased
+        && s.state != slot_state::returning)
       close_slot(self, s);
   finish_dispose_if_done(self);
 }
@@ -644,6 +729,78 @@ supervisor_impl(self_ptr self, engine_config cfg,
         if (auto* s = find(self, x.id))
           on_done(self, *s, x.exec_us, x.how);
       pump(self);
+    },
+    [self](session_atom, session_options& opts) -> caf::result<session_actor> {
+      auto& st = self->state;
+      if (st.disposing)
+        return make_error(errc::shutting_down,
+                          fmt::format("engine '{}' is shutting down",
+                                      st.cfg.name));
+      auto owner = self->current_sender();
+      if (!owner)
+        return make_error(errc::invalid_argument,
+                          "a session needs an owner: request it, do not "
+                          "send it anonymously");
+      session_params p;
+      p.supervisor = caf::actor_cast<supervisor_actor>(self);
+      p.owner = std::move(owner);
+      p.options = opts;
+      p.idle_timeout = st.cfg.pool.idle_in_transaction_timeout;
+      p.checkout_timeout = st.cfg.pool.checkout_timeout;
+      p.request_timeout = st.cfg.pool.checkout_timeout
+                          + st.cfg.connection.read_timeout
+                          + st.cfg.connection.write_timeout + ms{5000};
+      p.engine_name = st.cfg.name;
+      auto session = spawn_session(self, std::move(p));
+      st.sessions.push_back(session);
+      return caf::actor_cast<session_actor>(session);
+    },
+    [self](transaction_atom, transaction_script& script)
+      -> caf::delegated<transaction_outcome> {
+      auto& st = self->state;
+      auto reply = reply_handle::take(self);
+      if (st.disposing) {
+        fail(self, reply, make_error(errc::shutting_down,
+                                     fmt::format("engine '{}' is shutting "
+                                                 "down",
+                                                 st.cfg.name)));
+        return {};
+      }
+      auto timeout = st.cfg.pool.checkout_timeout
+                     + st.cfg.connection.read_timeout
+                     + st.cfg.connection.write_timeout + ms{5000};
+      spawn_script_runner(self, caf::actor_cast<engine_actor>(self),
+                          std::move(script), std::move(reply), timeout);
+      return {};
+    },
+    [self](lease_atom, uint32_t timeout_ms) -> caf::delegated<lease_grant> {
+      auto& st = self->state;
+      // Before take(): it moves the sender out of the current message.
+      auto sender = self->current_sender();
+      auto reply = reply_handle::take(self);
+      bool known = std::any_of(st.sessions.begin(), st.sessions.end(),
+                               [&](const session_impl_actor& x) {
+                                 return caf::actor_cast<caf::strong_actor_ptr>(x)
+                                        == sender;
+                               });
+      if (!known) {
+        fail(self, reply, make_error(errc::invalid_argument,
+                                     "leases are for the engine's sessions"));
+        return {};
+      }
+      statement placeholder;
+      placeholder.timeout_ms = timeout_ms;
+      admit(self, std::move(reply), std::move(placeholder), false,
+            caf::actor_cast<caf::actor_addr>(sender));
+      return {};
+    },
+    [self](give_back_atom, uint32_t id, bool busy) {
+      auto* s = find(self, id);
+      if (s == nullptr || s->state != slot_state::leased
+          || caf::actor_cast<caf::actor_addr>(self->current_sender())
+               != s->holder)
+        return;
+      give_back(self, *s, busy);
     },
     [self](tick_atom) {
       if (self->current_sender() == self->ctrl())

@@ -27,7 +27,8 @@ public:
   ~reply_handle();
 
   /// Takes over the request `self` is processing (marks it answered, so the
-  /// handler must return `caf::delegated<T>` or nothing).
+  /// handler must return `caf::delegated<T>` or nothing). Moves the sender
+  /// out of the message: read `current_sender()` before calling it.
   static reply_handle take(caf::local_actor* self);
 
   /// True until delivered (false for asynchronous messages).

@@ -14,6 +14,7 @@
 // per thread.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,36 @@
 #include "troupe/engine.hpp"
 
 namespace troupe {
+
+class client;
+
+/// The handle a unit of work gets inside `client::transaction`: statements
+/// run in the transaction, in order, on one connection.
+class transaction {
+public:
+  caf::expected<result> query(std::string sql, std::vector<value> params = {});
+  caf::expected<result> execute(std::string sql,
+                                std::vector<value> params = {});
+  caf::expected<result> savepoint(std::string name);
+  caf::expected<result> rollback_to(std::string name);
+  caf::expected<result> release(std::string name);
+
+private:
+  friend class client;
+  transaction(client& owner, session_actor session);
+  client& owner_;
+  session_actor session_;
+};
+
+/// When `client::transaction` runs the unit of work again.
+struct retry_policy {
+  /// Attempts in all (1: no retry).
+  uint32_t max_attempts = 3;
+  /// Also retry on lock wait timeouts (1205), not only on deadlocks (1213).
+  bool lock_wait_timeout = false;
+  /// The first backoff; doubles per retry, with jitter, at most 1 s.
+  std::chrono::milliseconds backoff{20};
+};
 
 class client {
 public:
@@ -57,12 +88,23 @@ public:
 
   caf::expected<pool_status> status();
 
+  /// Runs `unit` in a transaction, with the seeds' scoped semantics: it
+  /// commits when `unit` returns no error, rolls back when it returns an
+  /// error or throws (the exception is rethrown after the rollback). On a
+  /// deadlock (1213) — and, if enabled, a lock wait timeout (1205) — it
+  /// rolls back and runs `unit` again, up to `retry.max_attempts` times.
+  /// Returns the number of attempts it took, or the last error.
+  caf::expected<uint32_t>
+  transaction(const std::function<caf::error(troupe::transaction&)>& unit,
+              transaction_options options = {}, retry_policy retry = {});
+
   /// Disposes an owned engine (waits for it); detaches from a borrowed one.
   caf::error disconnect();
 
   const engine_actor& engine() const;
 
 private:
+  friend class troupe::transaction;
   struct impl;
   explicit client(std::unique_ptr<impl> ptr);
   std::unique_ptr<impl> impl_;

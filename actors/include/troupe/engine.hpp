@@ -54,6 +54,18 @@ using ping_atom = caf::atom_constant<caf::atom("ping")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 /// Shuts the engine down (see `dispose_report`).
 using dispose_atom = caf::atom_constant<caf::atom("dispose")>;
+/// Opens a session (to the engine); see `session_actor`.
+using session_atom = caf::atom_constant<caf::atom("session")>;
+/// Runs a transaction script with retries (to the engine).
+using transaction_atom = caf::atom_constant<caf::atom("txscript")>;
+/// Session messages.
+using begin_atom = caf::atom_constant<caf::atom("begin")>;
+using commit_atom = caf::atom_constant<caf::atom("commit")>;
+using rollback_atom = caf::atom_constant<caf::atom("rollback")>;
+using savepoint_atom = caf::atom_constant<caf::atom("savepoint")>;
+using rollback_to_atom = caf::atom_constant<caf::atom("rollbackto")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
+using close_atom = caf::atom_constant<caf::atom("close")>;
 
 // -- message types -------------------------------------------------------------
 
@@ -86,6 +98,10 @@ struct pool_status {
   uint32_t idle = 0;
   uint32_t busy = 0;
   uint32_t connecting = 0;
+  /// Connections leased to sessions (a transaction is open on them).
+  uint32_t leased = 0;
+  /// Sessions alive.
+  uint32_t sessions = 0;
   /// Requests waiting for a connection.
   uint32_t waiting = 0;
   uint32_t min_size = 0;
@@ -98,6 +114,8 @@ struct pool_status {
   uint64_t failed = 0;
   /// Connections opened to replace one that died.
   uint64_t reconnects = 0;
+  /// Leases reclaimed because they were held past `max_lease`.
+  uint64_t reclaimed = 0;
   /// Requests answered with a result, failed (any error), refused because
   /// the queue was full, and timed out in the queue.
   uint64_t served = 0;
@@ -117,8 +135,8 @@ struct pool_status {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pool_status& x) {
   return f(caf::meta::type_name("troupe::pool_status"), x.size, x.idle, x.busy,
-           x.connecting, x.waiting, x.min_size, x.max_size, x.peak_size,
-           x.opened, x.closed, x.failed, x.reconnects, x.served,
+           x.connecting, x.leased, x.sessions, x.waiting, x.min_size, x.max_size, x.peak_size,
+           x.opened, x.closed, x.failed, x.reconnects, x.reclaimed, x.served,
            x.failed_requests, x.overloaded, x.timed_out, x.circuit_open,
            x.last_connect_error, x.queue_wait_p50, x.queue_wait_p99,
            x.exec_p50, x.exec_p99);
@@ -156,6 +174,119 @@ typename Inspector::result_type inspect(Inspector& f, dispose_report& x) {
            x.finished, x.aborted);
 }
 
+/// Isolation levels (`server_default` keeps the server's setting).
+enum class isolation_level : uint8_t {
+  server_default,
+  read_uncommitted,
+  read_committed,
+  repeatable_read,
+  serializable,
+};
+
+std::string to_string(isolation_level x);
+
+/// How `begin` starts a transaction.
+struct transaction_options {
+  isolation_level isolation = isolation_level::server_default;
+  bool read_only = false;
+  /// START TRANSACTION WITH CONSISTENT SNAPSHOT.
+  bool consistent_snapshot = false;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, transaction_options& x) {
+  return f(caf::meta::type_name("troupe::transaction_options"), x.isolation,
+           x.read_only, x.consistent_snapshot);
+}
+
+/// How a session behaves.
+struct session_options {
+  /// While a transaction is open and the owner sends nothing for this long,
+  /// the session rolls back and gives its connection back, in ms; 0: the
+  /// pool's `idle_in_transaction_timeout`.
+  uint32_t idle_timeout_ms = 0;
+  /// How long `begin` may wait for a connection, in ms; 0: the pool's
+  /// `checkout_timeout`.
+  uint32_t checkout_timeout_ms = 0;
+  /// Accept statements that commit the transaction implicitly (DDL, LOCK
+  /// TABLES, ...) inside a transaction. Off: they fail with
+  /// `invalid_argument` and nothing is sent, so no caller believes a
+  /// rollback will undo them.
+  bool allow_implicit_commit = false;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_options& x) {
+  return f(caf::meta::type_name("troupe::session_options"), x.idle_timeout_ms,
+           x.checkout_timeout_ms, x.allow_implicit_commit);
+}
+
+/// A session: one transaction at a time, on one connection leased from the
+/// pool for the transaction's duration. Statements run in the order they
+/// arrive; one sent while another runs waits behind it.
+///
+/// - `begin`: leases a connection and starts a transaction. Errors:
+///   `invalid_argument` (one is already open), `checkout_timeout`,
+///   `overloaded`, `database_unreachable`.
+/// - `query`/`execute`: inside a transaction on the leased connection;
+///   without one, in autocommit through the pool. Errors: `invalid_argument`
+///   for transaction control statements (use the messages) and for implicit
+///   commits (unless allowed); `transaction_aborted` once the transaction was
+///   lost (connection died, deadlock rolled it back, idle timeout, lease
+///   reclaimed): nothing more is sent until `rollback` or `begin`.
+/// - `savepoint`/`rollback_to`/`release` with a savepoint name (letters,
+///   digits, '_', '$').
+/// - `commit`: `commit_outcome_unknown` when the connection was lost while
+///   COMMIT was in flight; `transaction_aborted` when the transaction was
+///   already lost (nothing was committed).
+/// - `rollback`: always ends the transaction (idempotent).
+/// - `close`: rolls back an open transaction, then the session exits.
+///
+/// The session monitors its owner (the actor that opened it, local or
+/// remote): when the owner dies or its node becomes unreachable, the open
+/// transaction is rolled back and the connection returns to the pool
+/// (KILL QUERY first if a statement still runs). A returned connection is
+/// clean: no transaction, and reset (COM_RESET_CONNECTION) when the session
+/// changed session state.
+using session_actor = caf::typed_actor<
+  caf::replies_to<begin_atom, transaction_options>::with<result>,
+  caf::replies_to<query_atom, statement>::with<result>,
+  caf::replies_to<execute_atom, statement>::with<result>,
+  caf::replies_to<savepoint_atom, std::string>::with<result>,
+  caf::replies_to<rollback_to_atom, std::string>::with<result>,
+  caf::replies_to<release_atom, std::string>::with<result>,
+  caf::replies_to<commit_atom>::with<result>,
+  caf::replies_to<rollback_atom>::with<result>,
+  caf::replies_to<close_atom>::with<result>>;
+
+/// A transaction as data: statements run in order inside one transaction,
+/// committed at the end. On a deadlock (1213) — and on a lock wait timeout
+/// (1205) when `retry_lock_wait_timeout` — the engine rolls back and runs
+/// the script again, up to `max_attempts` times with a jittered backoff.
+/// Any other error rolls back and is returned.
+struct transaction_script {
+  std::vector<statement> statements;
+  transaction_options options;
+  uint32_t max_attempts = 3;
+  bool retry_lock_wait_timeout = false;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, transaction_script& x) {
+  return f(caf::meta::type_name("troupe::transaction_script"), x.statements,
+           x.options, x.max_attempts, x.retry_lock_wait_timeout);
+}
+
+/// The outcome of a committed transaction script.
+struct transaction_outcome {
+  /// One result per statement of the successful attempt.
+  std::vector<result> results;
+  /// How many attempts it took (1 without retries).
+  uint32_t attempts = 0;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, transaction_outcome& x) {
+  return f(caf::meta::type_name("troupe::transaction_outcome"), x.results,
+           x.attempts);
+}
+
 // -- the engine -----------------------------------------------------------------
 
 /// The engine: a pool supervisor owning connection actors. Requests wait in
@@ -166,12 +297,19 @@ typename Inspector::result_type inspect(Inspector& f, dispose_report& x) {
 /// `database_unreachable` (circuit open), `connection_lost` (the connection
 /// died while the statement ran: it may have been applied; never re-sent),
 /// `query_timeout`, `server_error`, `shutting_down` (after dispose).
+///
+/// `(session_atom, session_options)` opens a session owned by the sender
+/// (see `session_actor`); `(transaction_atom, transaction_script)` runs a
+/// transaction with deadlock retries.
 using engine_actor = caf::typed_actor<
   caf::replies_to<query_atom, statement>::with<result>,
   caf::replies_to<execute_atom, statement>::with<result>,
   caf::replies_to<ping_atom>::with<ping_info>,
   caf::replies_to<status_atom>::with<pool_status>,
-  caf::replies_to<dispose_atom>::with<dispose_report>>;
+  caf::replies_to<dispose_atom>::with<dispose_report>,
+  caf::replies_to<session_atom, session_options>::with<session_actor>,
+  caf::replies_to<transaction_atom, transaction_script>::with<
+    transaction_outcome>>;
 
 /// Registers the engine's message types (under their "troupe::..." names)
 /// and its error category with `cfg`. Call it on every node that talks to an

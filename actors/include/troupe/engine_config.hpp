@@ -61,6 +61,13 @@ struct pool_config {
   /// through the supervisor. The cost: that request waits for that
   /// statement even if another connection frees up first.
   size_t pipeline_depth = 1;
+  /// A session whose owner sends nothing for this long while a transaction
+  /// is open rolls back and gives its connection back (per session:
+  /// `session_options::idle_timeout_ms`).
+  ms idle_in_transaction_timeout{60000};
+  /// Leases held longer than this are reclaimed (the transaction is rolled
+  /// back) and the holder is logged; 0: never.
+  ms max_lease{0};
 
   /// Sets one option from text (`key` as in the DSN, e.g. "max_size").
   /// Returns false when `key` is not a pool option.

@@ -1,0 +1,713 @@
+#include "session_actor.hpp"
+
+#include <deque>
+#include <functional>
+#include <random>
+
+#include <caf/all.hpp>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "job_runner.hpp"
+#include "troupe/sql.hpp"
+
+namespace troupe::detail {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+using ms = std::chrono::milliseconds;
+
+enum class phase {
+  /// No transaction (statements run in autocommit through the pool).
+  idle,
+  /// `begin` waits for a connection.
+  leasing,
+  /// A transaction is open on the leased connection.
+  active,
+  /// The transaction was lost; only rollback, close or begin help.
+  aborted,
+};
+
+enum class op_kind {
+  begin,
+  statement,
+  savepoint,
+  rollback_to,
+  release,
+  commit,
+  rollback,
+  close,
+};
+
+struct op {
+  op_kind kind;
+  reply_handle reply;
+  statement stmt;
+  transaction_options options;
+  std::string name;
+};
+
+using continuation = std::function<void(caf::expected<result>, bool in_tx)>;
+
+struct session_state {
+  session_params params;
+  phase ph = phase::idle;
+  caf::error abort_cause;
+  transaction_options tx_options;
+  caf::optional<lease_grant> lease;
+  std::deque<op> ops;
+  bool running = false;
+  op current{op_kind::rollback, {}, {}, {}, {}};
+  uint64_t seq = 0;
+  continuation cont;
+  uint64_t activity = 0;
+  bool quit_after = false;
+};
+
+using self_ptr = session_impl_actor::stateful_pointer<session_state>;
+
+void process(self_ptr self);
+
+void finish_op(self_ptr self, caf::message msg) {
+  auto& st = self->state;
+  st.current.reply.deliver(std::move(msg));
+  st.running = false;
+  if (st.quit_after) {
+    self->quit();
+    return;
+  }
+  process(self);
+}
+
+void finish_ok(self_ptr self, result r = result{}) {
+  finish_op(self, caf::make_message(std::move(r)));
+}
+
+void finish_err(self_ptr self, caf::error err) {
+  finish_op(self, caf::make_message(std::move(err)));
+}
+
+caf::error aborted_error(self_ptr self) {
+  auto x = info(self->state.abort_cause);
+  return make_error(errc::transaction_aborted,
+                    fmt::format("the transaction was aborted ({}); roll it "
+                                "back or begin a new one",
+                                render(self->state.abort_cause)),
+                    x.server_code, x.sqlstate, false);
+}
+
+// Returns the leased connection to the pool, which rolls back and resets it
+// before anyone else gets it.
+void give_back(self_ptr self, bool busy) {
+  auto& st = self->state;
+  if (!st.lease)
+    return;
+  self->demonitor(st.lease->connection.address());
+  self->send(st.params.supervisor, give_back_atom::value, st.lease->id, busy);
+  st.lease = caf::none;
+}
+
+void abort_tx(self_ptr self, caf::error cause, bool give_back_lease) {
+  auto& st = self->state;
+  st.ph = phase::aborted;
+  st.abort_cause = std::move(cause);
+  if (give_back_lease)
+    give_back(self, st.running);
+  else
+    st.lease = caf::none;
+}
+
+// Runs SQL on the leased connection; `k` gets the outcome and whether the
+// server still reports an open transaction.
+void run_on_lease(self_ptr self, std::string sql, std::vector<value> params,
+                  continuation k) {
+  auto& st = self->state;
+  auto seq = ++st.seq;
+  st.cont = std::move(k);
+  auto me = caf::actor_cast<caf::actor>(self);
+  auto j = std::make_shared<job>();
+  j->stmt = statement{std::move(sql), std::move(params)};
+  j->enqueued = clock::now();
+  auto conn = st.lease->conn;
+  j->notify = [me, seq, conn](caf::expected<result> r) {
+    // On the loop thread, where reading the connection is safe.
+    bool in_tx = conn->raw().connected() && conn->raw().in_transaction();
+    if (r)
+      caf::send_as(me, me, stmt_done_atom::value, seq, std::move(*r), in_tx);
+    else
+      caf::send_as(me, me, stmt_failed_atom::value, seq, std::move(r.error()),
+                   in_tx);
+  };
+  st.lease->loop->post([conn, j, ctx = st.lease->context]() mutable {
+    run_job(conn, std::move(j), std::move(ctx));
+  });
+}
+
+std::string start_sql(const transaction_options& o) {
+  std::string out = "START TRANSACTION";
+  std::string sep = " ";
+  if (o.consistent_snapshot) {
+    out += sep + "WITH CONSISTENT SNAPSHOT";
+    sep = ", ";
+  }
+  if (o.read_only)
+    out += sep + "READ ONLY";
+  return out;
+}
+
+const char* isolation_sql(isolation_level x) {
+  switch (x) {
+    case isolation_level::read_uncommitted:
+      return "SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED";
+    case isolation_level::read_committed:
+      return "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
+    case isolation_level::repeatable_read:
+      return "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ";
+    case isolation_level::serializable:
+      return "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE";
+    default:
+      return nullptr;
+  }
+}
+
+// A statement inside the open transaction failed: decide what is left of it.
+void on_statement_error(self_ptr self, caf::error err, bool in_tx) {
+  if (is_fatal(err)) {
+    // The connection is gone and with it the transaction (the server rolls
+    // it back). Never replayed: the caller decides.
+    abort_tx(self, err, false);
+    finish_err(self, aborted_error(self));
+    return;
+  }
+  if (!in_tx) {
+    // The server rolled the whole transaction back (deadlock 1213, ...):
+    // statements sent now would run outside any transaction.
+    auto x = info(err);
+    abort_tx(self, err, true);
+    finish_err(self, make_error(errc::transaction_aborted,
+                                fmt::format("the server rolled the "
+                                            "transaction back: {}",
+                                            x.message),
+                                x.server_code, x.sqlstate, false));
+    return;
+  }
+  finish_err(self, std::move(err)); // the transaction goes on
+}
+
+void run_begin(self_ptr self) {
+  auto& st = self->state;
+  st.ph = phase::leasing;
+  auto timeout = st.params.options.checkout_timeout_ms > 0
+                   ? ms{st.params.options.checkout_timeout_ms}
+                   : st.params.checkout_timeout;
+  self
+    ->request(st.params.supervisor, timeout + ms{5000}, lease_atom::value,
+              static_cast<uint32_t>(timeout.count()))
+    .then(
+      [self](lease_grant& g) {
+        auto& st = self->state;
+        st.lease = std::move(g);
+        self->monitor(st.lease->connection);
+        auto start = [self] {
+          run_on_lease(self, start_sql(self->state.tx_options), {},
+                       [self](caf::expected<result> r, bool) {
+                         if (!r) {
+                           self->state.ph = phase::idle;
+                           give_back(self, false);
+                           finish_err(self, std::move(r.error()));
+                           return;
+                         }
+                         self->state.ph = phase::active;
+                         finish_ok(self, std::move(*r));
+                       });
+        };
+        if (auto iso = isolation_sql(st.tx_options.isolation)) {
+          run_on_lease(self, iso, {},
+                       [self, start](caf::expected<result> r, bool) {
+                         if (!r) {
+                           self->state.ph = phase::idle;
+                           give_back(self, false);
+                           finish_err(self, std::move(r.error()));
+                           return;
+                         }
+                         start();
+                       });
+        } else {
+          start();
+        }
+      },
+      [self](caf::error& err) {
+        self->state.ph = phase::idle;
+        finish_err(self, std::move(err));
+      });
+}
+
+void run_statement(self_ptr self) {
+  auto& st = self->state;
+  auto& stmt = st.current.stmt;
+  if (st.ph == phase::idle) {
+    // No transaction: autocommit through the pool.
+    self
+      ->request(st.params.supervisor, st.params.request_timeout,
+                query_atom::value, std::move(stmt))
+      .then([self](result& r) { finish_ok(self, std::move(r)); },
+            [self](caf::error& e) { finish_err(self, std::move(e)); });
+    return;
+  }
+  if (st.ph == phase::aborted) {
+    finish_err(self, aborted_error(self));
+    return;
+  }
+  auto traits = sql::classify(stmt.sql);
+  if (traits.transaction_control) {
+    finish_err(self, make_error(errc::invalid_argument,
+                                fmt::format("'{}' controls transactions: use "
+                                            "the session's begin, commit, "
+                                            "rollback and savepoint messages",
+                                            traits.keyword)));
+    return;
+  }
+  bool implicit = traits.implicit_commit || traits.opaque;
+  if (implicit && !st.params.options.allow_implicit_commit) {
+    finish_err(self,
+               make_error(errc::invalid_argument,
+                          fmt::format("'{}' would commit the open transaction "
+                                      "implicitly, so a rollback could not "
+                                      "undo it; run it outside a transaction "
+                                      "or open the session with "
+                                      "allow_implicit_commit",
+                                      traits.opaque ? "/*!...*/"
+                                                    : traits.keyword)));
+    return;
+  }
+  run_on_lease(self, std::move(stmt.sql), std::move(stmt.params),
+               [self, implicit](caf::expected<result> r, bool in_tx) {
+                 if (!r) {
+                   on_statement_error(self, std::move(r.error()), in_tx);
+                   return;
+                 }
+                 if (implicit && !in_tx) {
+                   // MariaDB committed what came before; go on in a new
+                   // transaction so the conversation keeps its shape.
+                   auto res = std::move(*r);
+                   run_on_lease(self, start_sql(self->state.tx_options), {},
+                                [self, res](caf::expected<result> s, bool) {
+                                  if (!s) {
+                                    on_statement_error(self, std::move(s.error()),
+                                                       false);
+                                    return;
+                                  }
+                                  finish_ok(self, res);
+                                });
+                   return;
+                 }
+                 finish_ok(self, std::move(*r));
+               });
+}
+
+void run_savepoint_op(self_ptr self, const char* verb) {
+  auto& st = self->state;
+  if (st.ph == phase::aborted) {
+    finish_err(self, aborted_error(self));
+    return;
+  }
+  if (st.ph != phase::active) {
+    finish_err(self, make_error(errc::invalid_argument,
+                                "no open transaction (send begin first)"));
+    return;
+  }
+  if (auto err = sql::validate_identifier(st.current.name, "savepoint")) {
+    finish_err(self, std::move(err));
+    return;
+  }
+  run_on_lease(self,
+               fmt::format("{} {}", verb, sql::quote_identifier(st.current.name)),
+               {}, [self](caf::expected<result> r, bool in_tx) {
+                 if (!r) {
+                   on_statement_error(self, std::move(r.error()), in_tx);
+                   return;
+                 }
+                 finish_ok(self, std::move(*r));
+               });
+}
+
+void run_commit(self_ptr self) {
+  auto& st = self->state;
+  if (st.ph == phase::aborted) {
+    auto err = aborted_error(self);
+    give_back(self, false);
+    st.ph = phase::idle;
+    finish_err(self, make_error(errc::transaction_aborted,
+                                "nothing was committed: " + info(err).message));
+    return;
+  }
+  if (st.ph != phase::active) {
+    finish_err(self, make_error(errc::invalid_argument,
+                                "no open transaction (send begin first)"));
+    return;
+  }
+  run_on_lease(self, "COMMIT", {}, [self](caf::expected<result> r, bool in_tx) {
+    auto& st = self->state;
+    if (r) {
+      give_back(self, false);
+      st.ph = phase::idle;
+      finish_ok(self, std::move(*r));
+      return;
+    }
+    auto err = std::move(r.error());
+    auto x = info(err);
+    if (x.fatal) {
+      // COMMIT was sent; whether the server applied it before the
+      // connection went away cannot be known from here.
+      st.lease = caf::none;
+      st.ph = phase::idle;
+      finish_err(self, make_error(errc::commit_outcome_unknown,
+                                  fmt::format("the connection was lost while "
+                                              "COMMIT was in flight: the "
+                                              "transaction may or may not "
+                                              "have been committed ({})",
+                                              render(err)),
+                                  x.server_code, x.sqlstate, true));
+      return;
+    }
+    if (in_tx) {
+      finish_err(self, std::move(err)); // still open: the caller decides
+      return;
+    }
+    give_back(self, false);
+    st.ph = phase::idle;
+    finish_err(self, make_error(errc::transaction_aborted,
+                                fmt::format("COMMIT failed and the transaction "
+                                            "was rolled back: {}",
+                                            x.message),
+                                x.server_code, x.sqlstate, false));
+  });
+}
+
+void end_without_commit(self_ptr self) {
+  auto& st = self->state;
+  if (st.ph == phase::active && st.lease) {
+    run_on_lease(self, "ROLLBACK", {}, [self](caf::expected<result>, bool) {
+      // Whatever the outcome, the transaction is over: a lost connection
+      // rolls back on the server too.
+      give_back(self, false);
+      self->state.ph = phase::idle;
+      finish_ok(self);
+    });
+    return;
+  }
+  give_back(self, false);
+  st.ph = phase::idle;
+  finish_ok(self);
+}
+
+void schedule_idle_check(self_ptr self) {
+  auto& st = self->state;
+  if (st.ph != phase::active)
+    return;
+  auto timeout = st.params.options.idle_timeout_ms > 0
+                   ? ms{st.params.options.idle_timeout_ms}
+                   : st.params.idle_timeout;
+  self->delayed_send(self, timeout, idle_check_atom::value, st.activity);
+}
+
+void process(self_ptr self) {
+  auto& st = self->state;
+  if (st.running || st.ops.empty())
+    return;
+  st.current = std::move(st.ops.front());
+  st.ops.pop_front();
+  st.running = true;
+  switch (st.current.kind) {
+    case op_kind::begin:
+      if (st.ph != phase::idle) {
+        finish_err(self, make_error(errc::invalid_argument,
+                                    "a transaction is already open (commit "
+                                    "or roll it back first)"));
+        return;
+      }
+      st.tx_options = st.current.options;
+      run_begin(self);
+      return;
+    case op_kind::statement:
+      run_statement(self);
+      return;
+    case op_kind::savepoint:
+      run_savepoint_op(self, "SAVEPOINT");
+      return;
+    case op_kind::rollback_to:
+      run_savepoint_op(self, "ROLLBACK TO SAVEPOINT");
+      return;
+    case op_kind::release:
+      run_savepoint_op(self, "RELEASE SAVEPOINT");
+      return;
+    case op_kind::commit:
+      run_commit(self);
+      return;
+    case op_kind::rollback:
+      end_without_commit(self);
+      return;
+    case op_kind::close:
+      st.quit_after = true;
+      end_without_commit(self);
+      return;
+  }
+}
+
+// Every message from the owner: queue it, note the activity.
+void submit(self_ptr self, op x) {
+  auto& st = self->state;
+  ++st.activity;
+  st.ops.push_back(std::move(x));
+  process(self);
+  schedule_idle_check(self);
+}
+
+// Takes over the owner's request and queues it.
+caf::delegated<result> take(self_ptr self, op_kind kind, statement stmt = {},
+                            transaction_options options = {},
+                            std::string name = {}) {
+  submit(self, op{kind, reply_handle::take(self), std::move(stmt), options,
+                  std::move(name)});
+  return {};
+}
+
+void on_outcome(self_ptr self, uint64_t seq, caf::expected<result> r,
+                bool in_tx) {
+  auto& st = self->state;
+  if (self->current_sender() != self->ctrl() || seq != st.seq || !st.cont)
+    return; // stale (revoked, or not ours)
+  auto k = std::move(st.cont);
+  st.cont = nullptr;
+  k(std::move(r), in_tx);
+}
+
+session_impl_actor::behavior_type session_impl(self_ptr self,
+                                               session_params params) {
+  auto& st = self->state;
+  st.params = std::move(params);
+  self->monitor(st.params.owner);
+  self->monitor(st.params.supervisor);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (dm.source == st.params.owner) {
+      // The owner is gone (or its node unreachable): roll back, return the
+      // connection, exit.
+      if (st.lease)
+        spdlog::info("{}: session owner gone ({}); rolling back",
+                     st.params.engine_name, caf::to_string(dm.reason));
+      give_back(self, st.running);
+      self->quit();
+    } else if (dm.source == st.params.supervisor) {
+      st.lease = caf::none;
+      self->quit(dm.reason);
+    } else if (st.lease && dm.source == st.lease->connection) {
+      // The connection died; a statement in flight learns it from the loop.
+      st.lease = caf::none;
+      if (st.ph == phase::active && !st.running) {
+        st.ph = phase::aborted;
+        st.abort_cause = dm.reason ? dm.reason
+                                   : make_error(errc::connection_lost,
+                                                "the connection closed", true);
+      }
+    }
+  });
+  return {
+    [self](begin_atom, transaction_options& o) {
+      return take(self, op_kind::begin, {}, o);
+    },
+    [self](query_atom, statement& x) {
+      return take(self, op_kind::statement, std::move(x));
+    },
+    [self](execute_atom, statement& x) {
+      return take(self, op_kind::statement, std::move(x));
+    },
+    [self](savepoint_atom, std::string& name) {
+      return take(self, op_kind::savepoint, {}, {}, std::move(name));
+    },
+    [self](rollback_to_atom, std::string& name) {
+      return take(self, op_kind::rollback_to, {}, {}, std::move(name));
+    },
+    [self](release_atom, std::string& name) {
+      return take(self, op_kind::release, {}, {}, std::move(name));
+    },
+    [self](commit_atom) { return take(self, op_kind::commit); },
+    [self](rollback_atom) { return take(self, op_kind::rollback); },
+    [self](close_atom) { return take(self, op_kind::close); },
+    [self](stmt_done_atom, uint64_t seq, result& r, bool in_tx) {
+      on_outcome(self, seq, std::move(r), in_tx);
+    },
+    [self](stmt_failed_atom, uint64_t seq, caf::error& e, bool in_tx) {
+      on_outcome(self, seq, std::move(e), in_tx);
+    },
+    [self](idle_check_atom, uint64_t activity) {
+      auto& st = self->state;
+      if (self->current_sender() != self->ctrl() || activity != st.activity
+          || st.running || st.ph != phase::active)
+        return;
+      spdlog::warn("{}: rolling back a transaction idle for longer than its "
+                   "idle timeout",
+                   st.params.engine_name);
+      abort_tx(self,
+               make_error(errc::transaction_aborted,
+                          "rolled back: the owner sent nothing within the "
+                          "idle-in-transaction timeout"),
+               true);
+    },
+    [self](revoke_atom, std::string& why) {
+      auto& st = self->state;
+      if (self->current_sender()
+          != caf::actor_cast<caf::strong_actor_ptr>(st.params.supervisor))
+        return;
+      // The pool took the connection back (and rolls it back); a statement
+      // in flight ends with an error we report as aborted.
+      st.ph = phase::aborted;
+      st.abort_cause = make_error(errc::transaction_aborted, why);
+      st.lease = caf::none;
+      if (st.running && st.cont) {
+        st.cont = nullptr;
+        finish_err(self, aborted_error(self));
+      }
+    },
+  };
+}
+
+// -- transaction scripts -------------------------------------------------------
+
+struct script_state {
+  engine_actor engine;
+  transaction_script script;
+  reply_handle reply;
+  ms request_timeout{60000};
+  session_actor session;
+  uint32_t attempt = 0;
+  std::vector<result> results;
+  std::minstd_rand rng{std::random_device{}()};
+};
+
+using script_ptr = caf::stateful_actor<script_state>*;
+
+void script_attempt(script_ptr self);
+
+void script_finish(script_ptr self, caf::message msg) {
+  auto& st = self->state;
+  st.reply.deliver(std::move(msg));
+  if (st.session)
+    self->send(st.session, close_atom::value);
+  self->quit();
+}
+
+bool retryable(const script_state& st, const caf::error& err) {
+  auto x = info(err);
+  return x.server_code == 1213
+         || (st.script.retry_lock_wait_timeout && x.server_code == 1205);
+}
+
+void script_fail(script_ptr self, caf::error err) {
+  auto& st = self->state;
+  self->request(st.session, st.request_timeout, rollback_atom::value)
+    .then(
+      [self, err](const result&) {
+        auto& st = self->state;
+        if (retryable(st, err) && st.attempt < st.script.max_attempts) {
+          // Jittered exponential backoff: 10, 20, 40 ... ms, at most 1 s.
+          auto base = std::min<int64_t>(1000, int64_t{10} << (st.attempt - 1));
+          auto delay = ms{base / 2
+                          + static_cast<int64_t>(st.rng() % (base / 2 + 1))};
+          self->delayed_send(self, delay, caf::atom("retry"));
+          return;
+        }
+        auto x = info(err);
+        script_finish(self,
+                      caf::make_message(make_error(
+                        x.code,
+                        fmt::format("{} (after {} attempt(s))", x.message,
+                                    st.attempt),
+                        x.server_code, x.sqlstate, x.fatal)));
+      },
+      [self, err](caf::error&) { script_finish(self, caf::make_message(err)); });
+}
+
+void script_step(script_ptr self, size_t i) {
+  auto& st = self->state;
+  if (i == st.script.statements.size()) {
+    self->request(st.session, st.request_timeout, commit_atom::value)
+      .then(
+        [self](const result&) {
+          auto& st = self->state;
+          script_finish(self, caf::make_message(transaction_outcome{
+                                std::move(st.results), st.attempt}));
+        },
+        [self](caf::error& e) { script_fail(self, std::move(e)); });
+    return;
+  }
+  self
+    ->request(st.session, st.request_timeout, query_atom::value,
+              st.script.statements[i])
+    .then(
+      [self, i](result& r) {
+        self->state.results.push_back(std::move(r));
+        script_step(self, i + 1);
+      },
+      [self](caf::error& e) { script_fail(self, std::move(e)); });
+}
+
+void script_attempt(script_ptr self) {
+  auto& st = self->state;
+  ++st.attempt;
+  st.results.clear();
+  self->request(st.session, st.request_timeout, begin_atom::value,
+                st.script.options)
+    .then([self](const result&) { script_step(self, 0); },
+          [self](caf::error& e) {
+            // Not even begun: nothing to roll back, nothing to retry.
+            script_finish(self, caf::make_message(std::move(e)));
+          });
+}
+
+caf::behavior script_impl(script_ptr self, engine_actor engine,
+                          transaction_script script,
+                          std::shared_ptr<reply_handle> reply,
+                          ms request_timeout) {
+  auto& st = self->state;
+  st.engine = std::move(engine);
+  st.script = std::move(script);
+  st.reply = std::move(*reply);
+  st.request_timeout = request_timeout;
+  if (st.script.max_attempts < 1)
+    st.script.max_attempts = 1;
+  self->request(st.engine, st.request_timeout, session_atom::value,
+                session_options{})
+    .then(
+      [self](session_actor& s) {
+        self->state.session = std::move(s);
+        script_attempt(self);
+      },
+      [self](caf::error& e) { script_finish(self, caf::make_message(e)); });
+  return {
+    [self](caf::atom_value a) {
+      if (a == caf::atom("retry") && self->current_sender() == self->ctrl())
+        script_attempt(self);
+    },
+  };
+}
+
+} // namespace
+
+session_impl_actor spawn_session(caf::local_actor* parent,
+                                 session_params params) {
+  return parent->spawn<caf::monitored>(session_impl, std::move(params));
+}
+
+caf::actor spawn_script_runner(caf::local_actor* parent, engine_actor engine,
+                               transaction_script script, reply_handle reply,
+                               std::chrono::milliseconds request_timeout) {
+  // CAF copies spawn arguments: the move-only reply travels in a shared_ptr.
+  return parent->spawn(script_impl, std::move(engine), std::move(script),
+                       std::make_shared<reply_handle>(std::move(reply)),
+                       request_timeout);
+}
+
+} // namespace troupe::detail
