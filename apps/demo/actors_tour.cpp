@@ -142,6 +142,93 @@ int run_actors_tour(const dsn& target) {
       },
       [](caf::error& e) { std::cout << "   ping failed: " << render(e) << "\n"; });
 
+  say("a transaction is a conversation between a session and its connection");
+  auto ask = [&](const auto& dest, auto... xs) {
+    caf::expected<result> out{make_error(errc::internal, "no answer")};
+    self->request(dest, 10s, xs...)
+      .receive([&](result& r) { out = std::move(r); },
+               [&](caf::error& e) { out = std::move(e); });
+    return out;
+  };
+  auto balances = [&] {
+    auto r = ask(*engine, query_atom::value,
+                 statement{"SELECT GROUP_CONCAT(CONCAT(name, '=', balance) "
+                           "ORDER BY id) FROM troupe_accounts"});
+    return r ? *r->scalar<std::string>() : render(r.error());
+  };
+  ask(*engine, query_atom::value,
+      statement{"CREATE OR REPLACE TABLE troupe_accounts (id INT PRIMARY KEY, "
+                "name VARCHAR(20), balance INT NOT NULL) ENGINE=InnoDB"});
+  ask(*engine, query_atom::value,
+      statement{"INSERT INTO troupe_accounts VALUES (1, 'alice', 100), "
+                "(2, 'bob', 50)"});
+  std::cout << "   balances: " << balances() << "\n";
+  caf::expected<session_actor> session{make_error(errc::internal, "none")};
+  self->request(*engine, 10s, session_atom::value, session_options{})
+    .receive([&](session_actor& s) { session = std::move(s); },
+             [&](caf::error& e) { session = std::move(e); });
+  if (!session) {
+    std::cerr << "troupe-demo: " << render(session.error()) << "\n";
+    return 1;
+  }
+  auto step = [&](const std::string& what, caf::expected<result> r) {
+    std::cout << fmt::format("   {:<44} -> {}\n", what,
+                             r ? "ok" : render(r.error()));
+  };
+  auto transfer = [&](int amount) {
+    return std::vector<statement>{
+      {"UPDATE troupe_accounts SET balance = balance - ? WHERE id = 1",
+       {amount}},
+      {"UPDATE troupe_accounts SET balance = balance + ? WHERE id = 2",
+       {amount}}};
+  };
+  step("begin", ask(*session, begin_atom::value, transaction_options{}));
+  for (auto& st : transfer(30))
+    step("transfer 30 from alice to bob", ask(*session, query_atom::value, st));
+  step("savepoint before_bonus",
+       ask(*session, savepoint_atom::value, std::string{"before_bonus"}));
+  step("bonus: bob +1000",
+       ask(*session, query_atom::value,
+           statement{"UPDATE troupe_accounts SET balance = balance + 1000 "
+                     "WHERE id = 2"}));
+  step("rollback to savepoint before_bonus",
+       ask(*session, rollback_to_atom::value, std::string{"before_bonus"}));
+  step("DDL inside the transaction is refused",
+       ask(*session, query_atom::value,
+           statement{"DROP TABLE troupe_accounts"}));
+  step("commit", ask(*session, commit_atom::value));
+  std::cout << "   balances after commit: " << balances() << "\n";
+  step("begin", ask(*session, begin_atom::value, transaction_options{}));
+  for (auto& st : transfer(500))
+    step("transfer 500 (more than alice has)",
+         ask(*session, query_atom::value, st));
+  step("rollback", ask(*session, rollback_atom::value));
+  std::cout << "   balances after rollback: " << balances() << "\n";
+  step("close the session", ask(*session, close_atom::value));
+
+  say("an owner that dies mid-transaction: the session rolls back for it");
+  auto doomed = sys.spawn([&, e = *engine](caf::event_based_actor* a) {
+    auto me = caf::actor_cast<caf::actor>(self);
+    a->request(e, 10s, session_atom::value, session_options{})
+      .then([=](session_actor s) {
+        a->request(s, 10s, begin_atom::value, transaction_options{})
+          .then([=](const result&) {
+            a->request(s, 10s, query_atom::value,
+                       statement{"UPDATE troupe_accounts SET balance = 0"})
+              .then([=](const result&) { a->send(me, caf::atom("updated")); });
+          });
+      });
+  });
+  self->receive([](caf::atom_value) {}, caf::after(10s) >> [] {});
+  std::cout << "   the owner updated every balance to 0 in its transaction; "
+               "killing it now\n";
+  self->send_exit(doomed, caf::exit_reason::kill);
+  for (int i = 0; i < 100 && (status().leased > 0 || status().sessions > 0); ++i)
+    std::this_thread::sleep_for(20ms);
+  std::cout << "   balances: " << balances() << " (nothing committed); "
+            << "leased connections: " << status().leased << "\n";
+  ask(*engine, query_atom::value, statement{"DROP TABLE troupe_accounts"});
+
   say("dispose: running statements finish, every connection is closed");
   self->request(*engine, 30s, dispose_atom::value)
     .receive(
