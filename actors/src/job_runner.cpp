@@ -84,6 +84,22 @@ void done_batcher::flush() {
 void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
              std::shared_ptr<const job_context> ctx) {
   auto started = clock::now();
+  if (!conn->usable()) {
+    // The connection died after the supervisor picked it (killed or closed
+    // while idle). Nothing was sent, so the request is safe to run elsewhere.
+    auto lost = make_error(errc::connection_lost,
+                           "the connection closed before the request was "
+                           "sent",
+                           true);
+    if (ctx->batcher)
+      ctx->batcher->add(done_entry{ctx->id, 0, outcome::fatal});
+    if (j->notify)
+      j->notify(std::move(lost));
+    else
+      caf::send_as(ctx->supervisor, ctx->supervisor, requeue_atom::value,
+                   std::move(j));
+    return;
+  }
   std::string version;
   if (j->ping)
     version = conn->raw().info().version;

@@ -37,6 +37,7 @@ using clean_atom = caf::atom_constant<caf::atom("clean")>;
 using stmt_done_atom = caf::atom_constant<caf::atom("stmtdone")>;
 using stmt_failed_atom = caf::atom_constant<caf::atom("stmtfailed")>;
 using idle_check_atom = caf::atom_constant<caf::atom("idlecheck")>;
+using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
 
 /// One request on its way to a connection. The reply goes straight from the
 /// event loop to the requester.
@@ -50,6 +51,7 @@ struct job {
   /// An end-to-end ping instead of a statement: replies a ping_info.
   bool ping = false;
   std::chrono::steady_clock::time_point enqueued;
+  std::chrono::steady_clock::time_point deadline;
 };
 using job_ptr = std::shared_ptr<job>;
 
@@ -118,6 +120,7 @@ using supervisor_actor = engine_actor::extend<
   caf::reacts_to<done_atom, done_batch>,
   caf::reacts_to<tick_atom>, caf::reacts_to<flushed_atom>,
   caf::replies_to<lease_atom, uint32_t>::with<lease_grant>,
-  caf::reacts_to<give_back_atom, uint32_t, bool>>;
+  caf::reacts_to<give_back_atom, uint32_t, bool>,
+  caf::reacts_to<requeue_atom, job_ptr>>;
 
 } // namespace troupe::detail

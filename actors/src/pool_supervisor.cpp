@@ -266,6 +266,7 @@ void dispatch(self_ptr self, slot& s, waiter&& w) {
   j->stmt = std::move(w.stmt);
   j->ping = w.ping;
   j->enqueued = w.enqueued;
+  j->deadline = w.deadline;
   // Straight to the connection's loop; if the connection broke meanwhile,
   // the job fails with connection_lost and the down message follows.
   auto& loop = *self->state.loops[s.loop];
@@ -793,6 +794,23 @@ supervisor_impl(self_ptr self, engine_config cfg,
       admit(self, std::move(reply), std::move(placeholder), false,
             caf::actor_cast<caf::actor_addr>(sender));
       return {};
+    },
+    [self](requeue_atom, job_ptr& j) {
+      // A job whose connection died before it was sent: first in line again.
+      if (self->current_sender() != self->ctrl() || !j)
+        return;
+      auto& st = self->state;
+      waiter w{std::move(j->reply), std::move(j->stmt), j->ping, false, {},
+               j->enqueued, j->deadline};
+      if (st.disposing) {
+        fail(self, w.reply, make_error(errc::shutting_down,
+                                       fmt::format("engine '{}' is shutting "
+                                                   "down",
+                                                   st.cfg.name)));
+        return;
+      }
+      st.queue.push_front(std::move(w));
+      pump(self);
     },
     [self](give_back_atom, uint32_t id, bool busy) {
       auto* s = find(self, id);

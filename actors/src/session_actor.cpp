@@ -196,7 +196,24 @@ void on_statement_error(self_ptr self, caf::error err, bool in_tx) {
   finish_err(self, std::move(err)); // the transaction goes on
 }
 
-void run_begin(self_ptr self) {
+void run_begin(self_ptr self, int attempt = 1);
+
+// Starting the transaction failed. When the connection was lost, nothing
+// happened yet on the server (SET TRANSACTION and START TRANSACTION change
+// no data), so another connection is tried, twice at most.
+void begin_failed(self_ptr self, caf::error err, int attempt) {
+  auto& st = self->state;
+  if (is_fatal(err) && attempt < 3) {
+    st.lease = caf::none;
+    run_begin(self, attempt + 1);
+    return;
+  }
+  st.ph = phase::idle;
+  give_back(self, false);
+  finish_err(self, std::move(err));
+}
+
+void run_begin(self_ptr self, int attempt) {
   auto& st = self->state;
   st.ph = phase::leasing;
   auto timeout = st.params.options.checkout_timeout_ms > 0
@@ -206,17 +223,15 @@ void run_begin(self_ptr self) {
     ->request(st.params.supervisor, timeout + ms{5000}, lease_atom::value,
               static_cast<uint32_t>(timeout.count()))
     .then(
-      [self](lease_grant& g) {
+      [self, attempt](lease_grant& g) {
         auto& st = self->state;
         st.lease = std::move(g);
         self->monitor(st.lease->connection);
-        auto start = [self] {
+        auto start = [self, attempt] {
           run_on_lease(self, start_sql(self->state.tx_options), {},
-                       [self](caf::expected<result> r, bool) {
+                       [self, attempt](caf::expected<result> r, bool) {
                          if (!r) {
-                           self->state.ph = phase::idle;
-                           give_back(self, false);
-                           finish_err(self, std::move(r.error()));
+                           begin_failed(self, std::move(r.error()), attempt);
                            return;
                          }
                          self->state.ph = phase::active;
@@ -225,11 +240,9 @@ void run_begin(self_ptr self) {
         };
         if (auto iso = isolation_sql(st.tx_options.isolation)) {
           run_on_lease(self, iso, {},
-                       [self, start](caf::expected<result> r, bool) {
+                       [self, start, attempt](caf::expected<result> r, bool) {
                          if (!r) {
-                           self->state.ph = phase::idle;
-                           give_back(self, false);
-                           finish_err(self, std::move(r.error()));
+                           begin_failed(self, std::move(r.error()), attempt);
                            return;
                          }
                          start();

@@ -59,6 +59,10 @@ public:
   /// True when connected and no operation runs or waits.
   bool idle() const;
 
+  /// True unless the connection is closed or known to be broken: a request
+  /// given to it now will at least be sent.
+  bool usable() const { return !closed_ && !conn_.broken(); }
+
   /// The number of operations running or queued.
   size_t pending() const;
 
