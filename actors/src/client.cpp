@@ -213,9 +213,14 @@ client::transaction(const std::function<caf::error(troupe::transaction&)>& unit,
         return attempt;
       }
       err = std::move(committed.error());
-    } else {
-      rollback();
+      if (info(err).code == errc::commit_outcome_unknown) {
+        // It may have been committed: running it again could apply it
+        // twice. The caller must check.
+        close();
+        return err;
+      }
     }
+    rollback(); // ends the transaction whatever state the session is in
     last = std::move(err);
     if (!retryable(last, retry))
       break;

@@ -18,7 +18,7 @@ uint64_t micros_since(clock::time_point t) {
 
 void complete(const job_ptr& j, caf::expected<result> r,
               const std::string& version, const job_context& ctx,
-              clock::time_point started) {
+              clock::time_point started, bool tx_open) {
   auto exec = micros_since(started);
   auto how = outcome::ok;
   caf::error err;
@@ -47,7 +47,7 @@ void complete(const job_ptr& j, caf::expected<result> r,
     j->reply.deliver_error(err);
   }
   if (ctx.batcher)
-    ctx.batcher->add(done_entry{ctx.id, exec, how});
+    ctx.batcher->add(done_entry{ctx.id, exec, how, !j->notify, tx_open});
   if (how == outcome::fatal)
     caf::anon_send(ctx.connection, broken_atom::value, std::move(err));
 }
@@ -91,21 +91,26 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
                            "the connection closed before the request was "
                            "sent",
                            true);
-    if (ctx->batcher)
-      ctx->batcher->add(done_entry{ctx->id, 0, outcome::fatal});
-    if (j->notify)
+    if (j->notify) {
       j->notify(std::move(lost));
-    else
+    } else {
+      // The supervisor marks the connection dead before it queues the job
+      // again, so the job cannot land on it twice.
       caf::send_as(ctx->supervisor, ctx->supervisor, requeue_atom::value,
-                   std::move(j));
+                   ctx->id, std::move(j));
+    }
     return;
   }
   std::string version;
   if (j->ping)
     version = conn->raw().info().version;
-  auto done = [j, ctx, started,
+  auto done = [j, ctx, started, conn,
                version = std::move(version)](caf::expected<result> r) {
-    complete(j, std::move(r), version, *ctx, started);
+    // After an autocommit job nothing may stay open (a BEGIN sneaked in
+    // through CALL or a comment); the supervisor cleans such a connection.
+    bool tx_open = !j->notify && conn->raw().connected()
+                   && conn->raw().in_transaction();
+    complete(j, std::move(r), version, *ctx, started, tx_open);
   };
   if (j->ping)
     conn->ping(std::move(done));

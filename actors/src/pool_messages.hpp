@@ -74,6 +74,12 @@ struct done_entry {
   uint32_t id = 0;
   uint64_t exec_us = 0;
   outcome how = outcome::ok;
+  /// A job of the pool (not of a session holding a lease): it counts
+  /// towards the connection's jobs in flight.
+  bool pooled = true;
+  /// The connection reports an open transaction after the job: it must be
+  /// rolled back before anyone else uses it.
+  bool tx_open = false;
 };
 using done_batch = std::vector<done_entry>;
 
@@ -84,7 +90,7 @@ typename Inspector::result_type inspect(Inspector& f, job_ptr&) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, done_entry& x) {
   return f(caf::meta::type_name("troupe::detail::done_entry"), x.id,
-           x.exec_us, x.how);
+           x.exec_us, x.how, x.pooled, x.tx_open);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, conn_info& x) {
@@ -121,6 +127,6 @@ using supervisor_actor = engine_actor::extend<
   caf::reacts_to<tick_atom>, caf::reacts_to<flushed_atom>,
   caf::replies_to<lease_atom, uint32_t>::with<lease_grant>,
   caf::reacts_to<give_back_atom, uint32_t, bool>,
-  caf::reacts_to<requeue_atom, job_ptr>>;
+  caf::reacts_to<requeue_atom, uint32_t, job_ptr>>;
 
 } // namespace troupe::detail

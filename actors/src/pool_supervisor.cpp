@@ -15,6 +15,7 @@
 #include "session_actor.hpp"
 #include "troupe/latency_histogram.hpp"
 #include "troupe/option_parsing.hpp"
+#include "troupe/sql.hpp"
 
 namespace troupe::detail {
 
@@ -64,6 +65,8 @@ struct slot {
   /// The session holding the lease, and since when.
   caf::actor_addr holder;
   clock::time_point leased_at;
+  /// Must be cleaned (rolled back) once its jobs are done.
+  bool dirty = false;
 };
 
 /// A request waiting for a connection.
@@ -364,7 +367,20 @@ void admit(self_ptr self, reply_handle reply, statement stmt, bool ping,
       return;
     }
   }
-  if (st.circuit_open) {
+  if (!ping && !lease_holder) {
+    auto traits = sql::classify(stmt.sql);
+    if (traits.transaction_control) {
+      fail(self, reply,
+           make_error(errc::invalid_argument,
+                      fmt::format("'{}' controls transactions: the pool runs "
+                                  "statements in autocommit on shared "
+                                  "connections; open a session for a "
+                                  "transaction",
+                                  traits.keyword)));
+      return;
+    }
+  }
+  if (st.circuit_open && idle_slot(self) == nullptr) {
     fail(self, reply,
          make_error(errc::database_unreachable,
                     with_last_error(self,
@@ -453,7 +469,7 @@ void give_back(self_ptr self, slot& s, bool busy) {
 void revoke(self_ptr self, slot& s, std::string why) {
   for (auto& x : self->state.sessions)
     if (x.address() == s.holder)
-      self->send(x, revoke_atom::value, std::move(why));
+      self->send(x, revoke_atom::value, s.id, std::move(why));
   s.holder = caf::actor_addr{};
 }
 
@@ -528,32 +544,56 @@ void on_ready(self_ptr self, slot& s, const conn_info& info) {
                      .count());
     }
   }
+  if (st.circuit_open) {
+    // A check or a returned lease proves the database answers too.
+    st.circuit_open = false;
+    spdlog::warn("{}: circuit closed: database {} answers again after {} ms",
+                 st.cfg.name, st.cfg.connection.address(),
+                 std::chrono::duration_cast<ms>(now - st.circuit_since)
+                   .count());
+  }
   s.state = slot_state::idle;
   s.last_used = now;
   if (st.disposing)
     close_slot(self, s);
 }
 
-void on_done(self_ptr self, slot& s, uint64_t exec_us, outcome how) {
+void on_done(self_ptr self, slot& s, const done_entry& x) {
   auto& st = self->state;
-  st.exec.record(exec_us);
-  if (how == outcome::ok)
+  st.exec.record(x.exec_us);
+  if (x.how == outcome::ok)
     ++st.totals.served;
   else
     ++st.totals.failed_requests;
+  // A session's statement says nothing about the pool's jobs in flight (the
+  // connection may already serve the pool again).
+  if (!x.pooled)
+    return;
   if (s.inflight > 0)
     --s.inflight;
   if (s.state != slot_state::busy)
     return;
-  if (how == outcome::fatal) {
+  if (x.how == outcome::fatal) {
     s.state = slot_state::closing; // it exits; the down message follows
     return;
+  }
+  if (x.tx_open) {
+    spdlog::warn("{}: connection {} has an open transaction after an "
+                 "autocommit statement; rolling it back",
+                 st.cfg.name, s.id);
+    s.dirty = true;
   }
   s.last_used = clock::now();
   if (st.disposing)
     ++st.report.finished;
   if (s.inflight > 0)
     return;
+  if (s.dirty) {
+    s.dirty = false;
+    s.state = slot_state::returning;
+    self->send(s.handle, clean_atom::value, false);
+    return;
+  }
   s.state = slot_state::idle;
   if (st.disposing)
     close_slot(self, s);
@@ -567,6 +607,9 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
                            });
   if (sess != st.sessions.end()) {
     st.sessions.erase(sess);
+    // Its lease request may still wait: nobody would ever give that back.
+    for (auto i = st.queue.begin(); i != st.queue.end();)
+      i = i->lease && i->holder == dm.source ? st.queue.erase(i) : i + 1;
     // A session that died holding a lease: take the connection back.
     for (auto& s : st.slots)
       if (s.state == slot_state::leased && s.holder == dm.source)
@@ -612,8 +655,9 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
         << std::min<uint32_t>(st.failures - 1, 20));
     auto delay = ms{static_cast<int64_t>(base * (0.5 + 0.5 * uniform(self)))};
     st.next_connect_at = now + delay;
-    auto open = count(self, slot_state::idle) + count(self, slot_state::busy)
-                + count(self, slot_state::checking);
+    // Any connection that opened and has not died counts, leased ones
+    // included: then the database is reachable.
+    auto open = st.slots.size() - count(self, slot_state::connecting);
     if (open == 0 && !st.circuit_open) {
       st.circuit_open = true;
       st.circuit_since = now;
@@ -692,8 +736,13 @@ supervisor_impl(self_ptr self, engine_config cfg,
       *loop, caf::actor_cast<supervisor_actor>(self)));
   st.ping_interval = st.cfg.pool.ping_interval;
   self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
-  // A connection actor that throws must not take the pool down with it.
-  self->set_exit_handler([](caf::exit_msg&) {});
+  // An exit message (send_exit) shuts the engine down gracefully, like
+  // dispose: running statements get the grace period, nothing hangs.
+  self->set_exit_handler([self](caf::exit_msg& em) {
+    spdlog::info("{}: exit message ({}): disposing", self->state.cfg.name,
+                 caf::to_string(em.reason));
+    on_dispose(self, reply_handle{});
+  });
   spdlog::info("{}: pool for {} (min {}, max {}, max_waiters {})",
                st.cfg.name, to_string(st.cfg.target), st.cfg.pool.min_size,
                st.cfg.pool.max_size, st.cfg.pool.max_waiters);
@@ -728,7 +777,7 @@ supervisor_impl(self_ptr self, engine_config cfg,
         return;
       for (const auto& x : batch)
         if (auto* s = find(self, x.id))
-          on_done(self, *s, x.exec_us, x.how);
+          on_done(self, *s, x);
       pump(self);
     },
     [self](session_atom, session_options& opts) -> caf::result<session_actor> {
@@ -795,11 +844,17 @@ supervisor_impl(self_ptr self, engine_config cfg,
             caf::actor_cast<caf::actor_addr>(sender));
       return {};
     },
-    [self](requeue_atom, job_ptr& j) {
+    [self](requeue_atom, uint32_t id, job_ptr& j) {
       // A job whose connection died before it was sent: first in line again.
       if (self->current_sender() != self->ctrl() || !j)
         return;
       auto& st = self->state;
+      if (auto* s = find(self, id); s != nullptr) {
+        if (s->inflight > 0)
+          --s->inflight;
+        if (s->state == slot_state::busy || s->state == slot_state::idle)
+          s->state = slot_state::closing; // dead; its down message follows
+      }
       waiter w{std::move(j->reply), std::move(j->stmt), j->ping, false, {},
                j->enqueued, j->deadline};
       if (st.disposing) {

@@ -70,6 +70,8 @@ using self_ptr = session_impl_actor::stateful_pointer<session_state>;
 
 void process(self_ptr self);
 
+void schedule_idle_check(self_ptr self);
+
 void finish_op(self_ptr self, caf::message msg) {
   auto& st = self->state;
   st.current.reply.deliver(std::move(msg));
@@ -79,6 +81,8 @@ void finish_op(self_ptr self, caf::message msg) {
     return;
   }
   process(self);
+  if (!st.running)
+    schedule_idle_check(self); // the owner's turn: its silence counts now
 }
 
 void finish_ok(self_ptr self, result r = result{}) {
@@ -109,12 +113,14 @@ void give_back(self_ptr self, bool busy) {
   st.lease = caf::none;
 }
 
+// Marks the transaction lost. Nothing runs on the connection when this is
+// called: it goes back without a KILL QUERY (or is dropped when dead).
 void abort_tx(self_ptr self, caf::error cause, bool give_back_lease) {
   auto& st = self->state;
   st.ph = phase::aborted;
   st.abort_cause = std::move(cause);
   if (give_back_lease)
-    give_back(self, st.running);
+    give_back(self, false);
   else
     st.lease = caf::none;
 }
@@ -172,8 +178,13 @@ const char* isolation_sql(isolation_level x) {
   }
 }
 
+void rolled_back_by_server(self_ptr self, caf::error err);
+
 // A statement inside the open transaction failed: decide what is left of it.
-void on_statement_error(self_ptr self, caf::error err, bool in_tx) {
+// The client library's transaction flag is not updated by error packets, so
+// after an error the server is asked (@@in_transaction) whether the
+// transaction survived; a deadlock (1213) always ends it.
+void on_statement_error(self_ptr self, caf::error err, bool) {
   if (is_fatal(err)) {
     // The connection is gone and with it the transaction (the server rolls
     // it back). Never replayed: the caller decides.
@@ -181,19 +192,33 @@ void on_statement_error(self_ptr self, caf::error err, bool in_tx) {
     finish_err(self, aborted_error(self));
     return;
   }
-  if (!in_tx) {
-    // The server rolled the whole transaction back (deadlock 1213, ...):
-    // statements sent now would run outside any transaction.
-    auto x = info(err);
-    abort_tx(self, err, true);
-    finish_err(self, make_error(errc::transaction_aborted,
-                                fmt::format("the server rolled the "
-                                            "transaction back: {}",
-                                            x.message),
-                                x.server_code, x.sqlstate, false));
+  if (info(err).server_code == 1213 || !self->state.lease) {
+    rolled_back_by_server(self, std::move(err));
     return;
   }
-  finish_err(self, std::move(err)); // the transaction goes on
+  run_on_lease(self, "SELECT @@in_transaction", {},
+               [self, err](caf::expected<result> r, bool) mutable {
+                 auto open = r ? r->scalar<int64_t>() : caf::expected<int64_t>{
+                   make_error(errc::internal, "no answer")};
+                 if (open && *open == 1) {
+                   finish_err(self, std::move(err)); // the transaction goes on
+                   return;
+                 }
+                 // Rolled back, or unknown (then roll back to be sure).
+                 rolled_back_by_server(self, std::move(err));
+               });
+}
+
+void rolled_back_by_server(self_ptr self, caf::error err) {
+  // The server rolled the whole transaction back (deadlock 1213, ...):
+  // statements sent now would run outside any transaction.
+  auto x = info(err);
+  abort_tx(self, err, true);
+  finish_err(self, make_error(errc::transaction_aborted,
+                              fmt::format("the server rolled the transaction "
+                                          "back: {}",
+                                          x.message),
+                              x.server_code, x.sqlstate, false));
 }
 
 void run_begin(self_ptr self, int attempt = 1);
@@ -219,8 +244,12 @@ void run_begin(self_ptr self, int attempt) {
   auto timeout = st.params.options.checkout_timeout_ms > 0
                    ? ms{st.params.options.checkout_timeout_ms}
                    : st.params.checkout_timeout;
+  // No request timeout: the supervisor answers every lease request (grant,
+  // checkout_timeout at the deadline, or shutting_down from its reply
+  // handle), and the session dies with it. A timed-out request would drop a
+  // late grant and strand the connection.
   self
-    ->request(st.params.supervisor, timeout + ms{5000}, lease_atom::value,
+    ->request(st.params.supervisor, caf::infinite, lease_atom::value,
               static_cast<uint32_t>(timeout.count()))
     .then(
       [self, attempt](lease_grant& g) {
@@ -361,7 +390,7 @@ void run_commit(self_ptr self) {
                                 "no open transaction (send begin first)"));
     return;
   }
-  run_on_lease(self, "COMMIT", {}, [self](caf::expected<result> r, bool in_tx) {
+  run_on_lease(self, "COMMIT", {}, [self](caf::expected<result> r, bool) {
     auto& st = self->state;
     if (r) {
       give_back(self, false);
@@ -385,10 +414,8 @@ void run_commit(self_ptr self) {
                                   x.server_code, x.sqlstate, true));
       return;
     }
-    if (in_tx) {
-      finish_err(self, std::move(err)); // still open: the caller decides
-      return;
-    }
+    // A COMMIT the server refused leaves nothing committed; end the
+    // transaction for sure (the pool rolls the connection back).
     give_back(self, false);
     st.ph = phase::idle;
     finish_err(self, make_error(errc::transaction_aborted,
@@ -435,6 +462,11 @@ void process(self_ptr self) {
   st.running = true;
   switch (st.current.kind) {
     case op_kind::begin:
+      if (st.ph == phase::aborted) {
+        // The lost transaction is over; a new one may start.
+        give_back(self, false);
+        st.ph = phase::idle;
+      }
       if (st.ph != phase::idle) {
         finish_err(self, make_error(errc::invalid_argument,
                                     "a transaction is already open (commit "
@@ -558,8 +590,13 @@ session_impl_actor::behavior_type session_impl(self_ptr self,
     [self](idle_check_atom, uint64_t activity) {
       auto& st = self->state;
       if (self->current_sender() != self->ctrl() || activity != st.activity
-          || st.running || st.ph != phase::active)
+          || st.ph != phase::active)
         return;
+      if (st.running) {
+        // The owner waits for us, it is not silent: look again later.
+        schedule_idle_check(self);
+        return;
+      }
       spdlog::warn("{}: rolling back a transaction idle for longer than its "
                    "idle timeout",
                    st.params.engine_name);
@@ -569,20 +606,19 @@ session_impl_actor::behavior_type session_impl(self_ptr self,
                           "idle-in-transaction timeout"),
                true);
     },
-    [self](revoke_atom, std::string& why) {
+    [self](revoke_atom, uint32_t id, std::string& why) {
       auto& st = self->state;
       if (self->current_sender()
-          != caf::actor_cast<caf::strong_actor_ptr>(st.params.supervisor))
-        return;
-      // The pool took the connection back (and rolls it back); a statement
-      // in flight ends with an error we report as aborted.
+            != caf::actor_cast<caf::strong_actor_ptr>(st.params.supervisor)
+          || !st.lease || st.lease->id != id)
+        return; // not ours, or a lease we already gave back
+      // The pool took the connection back; it kills what runs and rolls
+      // back. A statement in flight still reports its real outcome (a
+      // COMMIT may have made it), after which nothing more is sent.
+      self->demonitor(st.lease->connection.address());
+      st.lease = caf::none;
       st.ph = phase::aborted;
       st.abort_cause = make_error(errc::transaction_aborted, why);
-      st.lease = caf::none;
-      if (st.running && st.cont) {
-        st.cont = nullptr;
-        finish_err(self, aborted_error(self));
-      }
     },
   };
 }

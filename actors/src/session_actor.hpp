@@ -14,7 +14,7 @@ using session_impl_actor = session_actor::extend<
   caf::reacts_to<stmt_done_atom, uint64_t, result, bool>,
   caf::reacts_to<stmt_failed_atom, uint64_t, caf::error, bool>,
   caf::reacts_to<idle_check_atom, uint64_t>,
-  caf::reacts_to<revoke_atom, std::string>>;
+  caf::reacts_to<revoke_atom, uint32_t, std::string>>;
 
 /// What a session needs from the engine.
 struct session_params {
