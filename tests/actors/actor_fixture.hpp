@@ -52,14 +52,29 @@ struct actor_fixture {
     return *engine;
   }
 
-  /// Sends a request and waits (bounded) for the answer.
-  template <class R, class... Ts>
-  caf::expected<R> ask(const engine_actor& engine, Ts&&... xs) {
+  /// Sends a request (to an engine, a session, ...) and waits (bounded)
+  /// for the answer.
+  template <class R, class Handle, class... Ts>
+  caf::expected<R> ask(const Handle& dest, Ts&&... xs) {
     caf::expected<R> out{make_error(errc::internal, "no answer")};
-    self->request(engine, std::chrono::seconds{60}, std::forward<Ts>(xs)...)
+    self->request(dest, std::chrono::seconds{60}, std::forward<Ts>(xs)...)
       .receive([&](R& x) { out = std::move(x); },
                [&](caf::error& e) { out = std::move(e); });
     return out;
+  }
+
+  /// Opens a session owned by this fixture's scoped actor.
+  session_actor open_session(const engine_actor& engine,
+                             session_options opts = {}) {
+    auto s = ask<session_actor>(engine, session_atom::value, opts);
+    REQUIRE(s);
+    return *s;
+  }
+
+  /// Sends a message to a session and waits (bounded) for its result.
+  template <class... Ts>
+  caf::expected<result> in(const session_actor& s, Ts&&... xs) {
+    return ask<result>(s, std::forward<Ts>(xs)...);
   }
 
   caf::expected<result> query(const engine_actor& engine, std::string sql,

@@ -23,21 +23,6 @@ struct edge_fixture : test::actor_fixture {
     db.run("INSERT INTO t VALUES (1, 0), (2, 0)");
   }
 
-  session_actor open(const engine_actor& e, session_options opts = {}) {
-    auto s = ask<session_actor>(e, session_atom::value, opts);
-    REQUIRE(s);
-    return *s;
-  }
-
-  template <class... Ts>
-  caf::expected<result> in(const session_actor& s, Ts&&... xs) {
-    caf::expected<result> out{make_error(errc::internal, "no answer")};
-    self->request(s, 60s, std::forward<Ts>(xs)...)
-      .receive([&](result& r) { out = std::move(r); },
-               [&](caf::error& e) { out = std::move(e); });
-    return out;
-  }
-
   int scalar(const std::string& sql) {
     return *db.run(sql).scalar<int>();
   }
@@ -50,8 +35,8 @@ TEST_CASE_METHOD(edge_fixture,
                  "the transaction and commit cannot succeed",
                  "[session][edge]") {
   auto engine = spawn(config_for(db.dsn()));
-  auto a = open(engine);
-  auto b = open(engine);
+  auto a = open_session(engine);
+  auto b = open_session(engine);
   REQUIRE(in(a, begin_atom::value, transaction_options{}));
   REQUIRE(in(b, begin_atom::value, transaction_options{}));
   REQUIRE(in(a, query_atom::value, statement{"UPDATE t SET v = 1 WHERE id = 1"}));
@@ -93,7 +78,7 @@ TEST_CASE_METHOD(edge_fixture,
   CHECK(scalar("SELECT COUNT(*) FROM t WHERE id = 3") == 0);
   CHECK(scalar("SELECT v FROM t WHERE id = 1") == scalar("SELECT v FROM t WHERE id = 2"));
   // A new transaction may begin at once after an aborted one.
-  auto c = open(engine);
+  auto c = open_session(engine);
   REQUIRE(in(c, begin_atom::value, transaction_options{}));
   REQUIRE(in(c, query_atom::value, statement{"UPDATE t SET v = 9 WHERE id = 1"}));
   CHECK(test::code_of(in(c, begin_atom::value, transaction_options{}))
@@ -109,7 +94,7 @@ TEST_CASE_METHOD(edge_fixture,
   cfg.pool.min_size = 1;
   cfg.pool.max_size = 1;
   auto engine = spawn(cfg);
-  auto holder = open(engine);
+  auto holder = open_session(engine);
   REQUIRE(in(holder, begin_atom::value, transaction_options{}));
   // Another owner's begin waits for the only connection; then it dies.
   auto waiting_owner = sys.spawn([e = engine](caf::event_based_actor* a) {
@@ -185,7 +170,7 @@ TEST_CASE_METHOD(edge_fixture,
   auto engine = spawn(config_for(db.dsn()));
   session_options opts;
   opts.idle_timeout_ms = 300;
-  auto s = open(engine, opts);
+  auto s = open_session(engine, opts);
   REQUIRE(in(s, begin_atom::value, transaction_options{}));
   wait_for_status(engine, [](const pool_status& x) { return x.leased == 0; });
   CHECK(test::code_of(in(s, query_atom::value, statement{"SELECT 1"}))
@@ -211,7 +196,7 @@ TEST_CASE_METHOD(edge_fixture,
   cfg.pool.checkout_timeout = 10s;
   auto engine = spawn(cfg);
   wait_for_status(engine, [](const pool_status& s) { return s.idle == 1; });
-  auto s = open(engine);
+  auto s = open_session(engine);
   REQUIRE(in(s, begin_atom::value, transaction_options{}));
   caf::scoped_actor client{sys};
   auto waiting = client->request(engine, 60s, query_atom::value,

@@ -32,18 +32,7 @@ struct session_fixture : test::actor_fixture {
   }
 
   session_actor open(session_options opts = {}) {
-    auto s = ask<session_actor>(engine, session_atom::value, opts);
-    REQUIRE(s);
-    return *s;
-  }
-
-  template <class... Ts>
-  caf::expected<result> in(const session_actor& s, Ts&&... xs) {
-    caf::expected<result> out{make_error(errc::internal, "no answer")};
-    self->request(s, 60s, std::forward<Ts>(xs)...)
-      .receive([&](result& r) { out = std::move(r); },
-               [&](caf::error& e) { out = std::move(e); });
-    return out;
+    return open_session(engine, opts);
   }
 
   int value_of(int id) {
