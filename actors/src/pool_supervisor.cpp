@@ -162,6 +162,12 @@ std::string with_last_error(self_ptr self, std::string msg) {
   return msg;
 }
 
+caf::error shutting_down(self_ptr self) {
+  return make_error(errc::shutting_down,
+                    fmt::format("engine '{}' is shutting down",
+                                self->state.cfg.name));
+}
+
 uint64_t micros(clock::duration d) {
   return static_cast<uint64_t>(
     std::chrono::duration_cast<std::chrono::microseconds>(d).count());
@@ -347,10 +353,7 @@ void admit(self_ptr self, reply_handle reply, statement stmt, bool ping,
   // An asynchronous send (no request) runs too; its outcome goes nowhere.
   auto& st = self->state;
   if (st.disposing) {
-    fail(self, reply,
-         make_error(errc::shutting_down, fmt::format("engine '{}' is shutting "
-                                                     "down",
-                                                     st.cfg.name)));
+    fail(self, reply, shutting_down(self));
     return;
   }
   if (!ping && !lease_holder) {
@@ -715,9 +718,7 @@ void on_dispose(self_ptr self, reply_handle reply) {
                "running, grace {} ms",
                st.cfg.name, st.queue.size(), count(self, slot_state::busy),
                st.cfg.pool.shutdown_grace.count());
-  fail_queue(self, make_error(errc::shutting_down,
-                              fmt::format("engine '{}' is shutting down",
-                                          st.cfg.name)));
+  fail_queue(self, shutting_down(self));
   for (auto& s : st.slots)
     if (s.state != slot_state::busy && s.state != slot_state::leased
         && s.state != slot_state::returning)
@@ -783,9 +784,7 @@ supervisor_impl(self_ptr self, engine_config cfg,
     [self](session_atom, session_options& opts) -> caf::result<session_actor> {
       auto& st = self->state;
       if (st.disposing)
-        return make_error(errc::shutting_down,
-                          fmt::format("engine '{}' is shutting down",
-                                      st.cfg.name));
+        return shutting_down(self);
       auto owner = self->current_sender();
       if (!owner)
         return make_error(errc::invalid_argument,
@@ -810,10 +809,7 @@ supervisor_impl(self_ptr self, engine_config cfg,
       auto& st = self->state;
       auto reply = reply_handle::take(self);
       if (st.disposing) {
-        fail(self, reply, make_error(errc::shutting_down,
-                                     fmt::format("engine '{}' is shutting "
-                                                 "down",
-                                                 st.cfg.name)));
+        fail(self, reply, shutting_down(self));
         return {};
       }
       auto timeout = st.cfg.pool.checkout_timeout
@@ -858,10 +854,7 @@ supervisor_impl(self_ptr self, engine_config cfg,
       waiter w{std::move(j->reply), std::move(j->stmt), j->ping, false, {},
                j->enqueued, j->deadline};
       if (st.disposing) {
-        fail(self, w.reply, make_error(errc::shutting_down,
-                                       fmt::format("engine '{}' is shutting "
-                                                   "down",
-                                                   st.cfg.name)));
+        fail(self, w.reply, shutting_down(self));
         return;
       }
       st.queue.push_front(std::move(w));
