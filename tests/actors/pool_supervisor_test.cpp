@@ -218,14 +218,28 @@ TEST_CASE_METHOD(test::actor_fixture,
   wait_for_status(engine, [](const pool_status& s) { return s.idle == 2; });
   auto admin = test::connect();
   CHECK(sessions_of(*admin, db.name()) == 2);
+  // The statement that finishes within the grace period waits for a row lock
+  // the test holds, so it cannot finish before dispose starts (a timed
+  // statement could, on a loaded machine, and free its connection early).
+  // (Qualified names: no helper connection may sit in the database, where
+  // the final check counts the engine's sessions.)
+  auto lk = fmt::format("`{}`.lk", db.name());
+  REQUIRE(admin->query(fmt::format("CREATE TABLE {} (id INT PRIMARY KEY) "
+                                   "ENGINE=InnoDB",
+                                   lk)));
+  REQUIRE(admin->query(fmt::format("INSERT INTO {} VALUES (1)", lk)));
+  auto locker = test::connect();
+  REQUIRE(locker->query("BEGIN"));
+  REQUIRE(locker->query(fmt::format("SELECT id FROM {} WHERE id = 1 FOR UPDATE",
+                                    lk)));
   // One statement finishes within the grace period, one does not, two wait.
   std::vector<std::unique_ptr<caf::scoped_actor>> clients;
   using handle = decltype((*clients.front())
                             ->request(engine, 60s, query_atom::value,
                                       statement{}));
   std::vector<handle> handles;
-  std::vector<std::string> sql{"SELECT SLEEP(0.3)", "SELECT SLEEP(30)",
-                               "SELECT 1", "SELECT 2"};
+  std::vector<std::string> sql{"SELECT id FROM lk WHERE id = 1 FOR UPDATE",
+                               "SELECT SLEEP(30)", "SELECT 1", "SELECT 2"};
   for (const auto& s : sql) {
     clients.push_back(std::make_unique<caf::scoped_actor>(sys));
     handles.push_back((*clients.back())
@@ -237,7 +251,21 @@ TEST_CASE_METHOD(test::actor_fixture,
     return s.busy == 2 && s.waiting == 2;
   });
   auto t0 = std::chrono::steady_clock::now();
-  auto report = dispose(engine);
+  caf::scoped_actor disposer{sys};
+  disposer->monitor(engine);
+  auto disposing = disposer->request(engine, 60s, dispose_atom::value);
+  // Dispose has started (the queue is cancelled); now let the first
+  // statement finish inside the grace period.
+  wait_for_status(engine, [](const pool_status& s) { return s.waiting == 0; });
+  REQUIRE(locker->query("COMMIT"));
+  caf::expected<dispose_report> report{make_error(errc::internal, "none")};
+  disposing.receive([&](dispose_report& r) { report = std::move(r); },
+                    [&](caf::error& e) { report = std::move(e); });
+  bool down = false;
+  disposer->receive(
+    [&](caf::down_msg& dm) { down = dm.source == engine.address(); },
+    caf::after(30s) >> [] {});
+  CHECK(down);
   REQUIRE(report);
   CHECK(report->cancelled == 2);
   CHECK(report->finished == 1);
