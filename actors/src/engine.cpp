@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "pool_supervisor.hpp"
+#include "reactor.hpp"
 
 namespace troupe {
 
@@ -68,9 +69,10 @@ caf::expected<engine_actor> spawn_engine(caf::actor_system& sys,
     return make_error(errc::invalid_argument,
                       fmt::format("io_threads must be between 1 and 64, not {}",
                                   cfg.io_threads));
-  std::vector<std::shared_ptr<event_loop>> loops;
-  for (size_t i = 0; i < cfg.io_threads; ++i)
-    loops.push_back(make_epoll_loop(fmt::format("{}-io{}", cfg.name, i)));
+  auto loops = detail::reactor_loops(sys);
+  if (loops.empty())
+    for (size_t i = 0; i < cfg.io_threads; ++i)
+      loops.push_back(make_epoll_loop(fmt::format("{}-io{}", cfg.name, i)));
   return caf::actor_cast<engine_actor>(
     detail::spawn_supervisor(sys, std::move(cfg), std::move(loops)));
 }

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "reactor.hpp"
+
 namespace troupe::detail {
 
 namespace {
@@ -77,16 +79,77 @@ void done_batcher::flush() {
   done_batch batch;
   batch.swap(pending_);
   // Sent as the supervisor itself: it accepts internal messages only from
-  // its own address.
-  caf::send_as(supervisor_, supervisor_, done_atom::value, std::move(batch));
+  // its own address. On a reactor worker the supervisor runs next here.
+  auto dest = caf::actor_cast<caf::strong_actor_ptr>(supervisor_);
+  dest->enqueue(caf::make_mailbox_element(dest, caf::make_message_id(),
+                                          {}, done_atom::value,
+                                          std::move(batch)),
+                local_unit());
+}
+
+bool job_lane::submit(job_ptr& j) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (running_) {
+    waiting_.push_back(std::move(j));
+    return false;
+  }
+  running_ = true;
+  return true;
+}
+
+job_ptr job_lane::next() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (waiting_.empty()) {
+    running_ = false;
+    return nullptr;
+  }
+  auto j = std::move(waiting_.front());
+  waiting_.pop_front();
+  return j;
+}
+
+std::vector<job_ptr> job_lane::expire(clock::time_point now) {
+  std::vector<job_ptr> out;
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto i = waiting_.begin(); i != waiting_.end();) {
+    if ((*i)->deadline <= now) {
+      out.push_back(std::move(*i));
+      i = waiting_.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  return out;
+}
+
+job_ptr job_lane::steal() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (waiting_.empty())
+    return nullptr;
+  auto j = std::move(waiting_.front());
+  waiting_.pop_front();
+  return j;
+}
+
+std::vector<job_ptr> job_lane::drain() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<job_ptr> out{std::make_move_iterator(waiting_.begin()),
+                           std::make_move_iterator(waiting_.end())};
+  waiting_.clear();
+  return out;
+}
+
+size_t job_lane::waiting() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return waiting_.size();
 }
 
 void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
-             std::shared_ptr<const job_context> ctx) {
-  auto started = clock::now();
-  if (!conn->usable()) {
+             std::shared_ptr<const job_context> ctx, lane_ptr lane) {
+  while (j && !conn->usable()) {
     // The connection died after the supervisor picked it (killed or closed
-    // while idle). Nothing was sent, so the request is safe to run elsewhere.
+    // while idle, or a job before this one on the lane broke it). Nothing
+    // was sent, so the request is safe to run elsewhere.
     auto lost = make_error(errc::connection_lost,
                            "the connection closed before the request was "
                            "sent",
@@ -99,18 +162,45 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
       caf::send_as(ctx->supervisor, ctx->supervisor, requeue_atom::value,
                    ctx->id, std::move(j));
     }
-    return;
+    j = lane ? lane->next() : nullptr;
   }
+  if (!j)
+    return;
+  auto started = clock::now();
   std::string version;
   if (j->ping)
     version = conn->raw().info().version;
-  auto done = [j, ctx, started, conn,
+  auto done = [j, ctx, started, conn, lane,
                version = std::move(version)](caf::expected<result> r) {
     // After an autocommit job nothing may stay open (a BEGIN sneaked in
     // through CALL or a comment); the supervisor cleans such a connection.
     bool tx_open = !j->notify && conn->raw().connected()
                    && conn->raw().in_transaction();
     complete(j, std::move(r), version, *ctx, started, tx_open);
+    if (!lane)
+      return;
+    if (!tx_open) {
+      if (auto next = lane->next())
+        run_job(conn, std::move(next), ctx, lane);
+      return;
+    }
+    // The jobs waiting behind it must not run inside that transaction: roll
+    // it back first (the supervisor cleans the connection again once the
+    // lane is empty, which is harmless).
+    conn->query("ROLLBACK", [conn, ctx, lane](caf::expected<result> rb) {
+      if (!rb && conn->usable()) {
+        auto why = make_error(errc::connection_lost,
+                              "could not roll back a transaction an "
+                              "autocommit statement left open: "
+                                + info(rb.error()).message,
+                              true);
+        conn->close(why);
+        caf::anon_send(ctx->connection, broken_atom::value, std::move(why));
+      }
+      // A closed connection gives the waiting jobs back to the supervisor.
+      if (auto next = lane->next())
+        run_job(conn, std::move(next), ctx, lane);
+    });
   };
   if (j->ping)
     conn->ping(std::move(done));

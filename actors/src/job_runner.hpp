@@ -3,8 +3,11 @@
 // Running jobs on the event loop: the hot path of a request.
 
 #include <chrono>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "pool_messages.hpp"
 #include "troupe/event_loop.hpp"
@@ -40,10 +43,44 @@ struct job_context {
   std::shared_ptr<done_batcher> batcher;
 };
 
+/// The pool's jobs for one connection: the one running and the ones queued
+/// behind it (pipelining). Shared by the supervisor, which adds, expires and
+/// takes back waiting jobs, and the connection's loop, which starts the next
+/// waiting job when one completes: under load a request then reaches its
+/// connection without waking the loop and without a supervisor round trip.
+class job_lane {
+public:
+  /// Queues `j` if a job runs; returns true if the lane was idle and the
+  /// caller must start `j` on the loop (the lane is then running).
+  bool submit(job_ptr& j);
+
+  /// Loop thread, after a job completed: the next waiting job, or null (the
+  /// lane is idle then).
+  job_ptr next();
+
+  /// Removes the waiting jobs whose deadline is at or before `now`.
+  std::vector<job_ptr> expire(std::chrono::steady_clock::time_point now);
+
+  /// Removes the oldest waiting job (to run it on an idle connection).
+  job_ptr steal();
+
+  /// Removes every waiting job.
+  std::vector<job_ptr> drain();
+
+  size_t waiting() const;
+
+private:
+  mutable std::mutex mtx_;
+  std::deque<job_ptr> waiting_;
+  bool running_ = false;
+};
+using lane_ptr = std::shared_ptr<job_lane>;
+
 /// Runs `j` on `conn` (on the loop thread of `conn`): the requester gets the
 /// answer straight from the loop, the supervisor a done entry, the
-/// connection actor a `broken` message when the connection died.
+/// connection actor a `broken` message when the connection died. With a
+/// lane, the next waiting job of the lane starts when `j` completes.
 void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
-             std::shared_ptr<const job_context> ctx);
+             std::shared_ptr<const job_context> ctx, lane_ptr lane = nullptr);
 
 } // namespace troupe::detail

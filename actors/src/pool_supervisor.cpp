@@ -62,6 +62,9 @@ struct slot {
   size_t loop = 0;
   std::shared_ptr<mariadb::async_connection> conn;
   std::shared_ptr<const job_context> context;
+  /// The pool's jobs on this connection: the running one and those queued
+  /// behind it (set on ready).
+  lane_ptr lane;
   /// The session holding the lease, and since when.
   caf::actor_addr holder;
   clock::time_point leased_at;
@@ -253,6 +256,24 @@ void grow(self_ptr self) {
     open_one(self);
 }
 
+// Gives a job to the connection's lane. An idle lane needs the loop to start
+// the job; behind a running job it waits on the lane, and the loop starts it
+// when the running one completes (no wake-up, no round trip through here).
+// If the connection broke meanwhile, the job comes back with `requeue`.
+void dispatch_job(self_ptr self, slot& s, job_ptr j) {
+  s.state = slot_state::busy;
+  ++s.inflight;
+  s.last_used = clock::now();
+  auto lane = s.lane;
+  if (!lane->submit(j))
+    return;
+  auto& loop = *self->state.loops[s.loop];
+  loop.post([conn = s.conn, j = std::move(j), ctx = s.context,
+             lane = std::move(lane)]() mutable {
+    run_job(conn, std::move(j), std::move(ctx), std::move(lane));
+  });
+}
+
 void dispatch(self_ptr self, slot& s, waiter&& w) {
   auto now = clock::now();
   if (w.lease) {
@@ -266,9 +287,6 @@ void dispatch(self_ptr self, slot& s, waiter&& w) {
     w.reply.deliver(caf::make_message(std::move(g)));
     return;
   }
-  s.state = slot_state::busy;
-  ++s.inflight;
-  s.last_used = now;
   self->state.queue_wait.record(micros(now - w.enqueued));
   auto j = std::make_shared<job>();
   j->reply = std::move(w.reply);
@@ -276,12 +294,7 @@ void dispatch(self_ptr self, slot& s, waiter&& w) {
   j->ping = w.ping;
   j->enqueued = w.enqueued;
   j->deadline = w.deadline;
-  // Straight to the connection's loop; if the connection broke meanwhile,
-  // the job fails with connection_lost and the down message follows.
-  auto& loop = *self->state.loops[s.loop];
-  loop.post([conn = s.conn, j, ctx = s.context]() mutable {
-    run_job(conn, std::move(j), std::move(ctx));
-  });
+  dispatch_job(self, s, std::move(j));
 }
 
 slot* idle_slot(self_ptr self) {
@@ -291,9 +304,16 @@ slot* idle_slot(self_ptr self) {
   return nullptr;
 }
 
-// A busy connection that may take one more job behind its current one.
+// A busy connection that may take one more job behind its current one. Only
+// when the pool cannot grow: a new connection serves a waiting request
+// sooner than a running statement that may be slow.
 slot* pipeline_slot(self_ptr self) {
-  auto depth = self->state.cfg.pool.pipeline_depth;
+  auto& st = self->state;
+  auto depth = st.cfg.pool.pipeline_depth;
+  if (depth < 2
+      || (st.slots.size() < st.cfg.pool.max_size && st.failures == 0
+          && !st.circuit_open))
+    return nullptr;
   slot* best = nullptr;
   for (auto& s : self->state.slots)
     if (s.state == slot_state::busy && s.inflight < depth
@@ -317,7 +337,41 @@ void pump(self_ptr self) {
     st.queue.pop_front();
     dispatch(self, *s, std::move(w));
   }
+  // A connection that went idle takes over the oldest job waiting behind a
+  // running statement elsewhere, so one slow statement holds up nobody.
+  if (st.queue.empty() && st.cfg.pool.pipeline_depth > 1 && !st.disposing) {
+    while (auto* idle = idle_slot(self)) {
+      slot* victim = nullptr;
+      size_t most = 0;
+      for (auto& x : st.slots) {
+        if (x.state != slot_state::busy || !x.lane)
+          continue;
+        auto n = x.lane->waiting();
+        if (n > most) {
+          most = n;
+          victim = &x;
+        }
+      }
+      if (victim == nullptr)
+        break;
+      auto j = victim->lane->steal();
+      if (!j)
+        break;
+      if (victim->inflight > 0)
+        --victim->inflight;
+      dispatch_job(self, *idle, std::move(j));
+    }
+  }
   grow(self);
+}
+
+// Jobs waiting on lanes (behind a running statement).
+size_t lane_waiting(self_ptr self) {
+  size_t n = 0;
+  for (auto& s : self->state.slots)
+    if (s.lane)
+      n += s.lane->waiting();
+  return n;
 }
 
 void finish_dispose_if_done(self_ptr self) {
@@ -421,6 +475,21 @@ void admit(self_ptr self, reply_handle reply, statement stmt, bool ping,
 }
 
 void expire_waiters(self_ptr self, clock::time_point now) {
+  for (auto& s : self->state.slots) {
+    if (!s.lane)
+      continue;
+    for (auto& j : s.lane->expire(now)) {
+      if (s.inflight > 0)
+        --s.inflight;
+      ++self->state.totals.timed_out;
+      auto waited = std::chrono::duration_cast<ms>(now - j->enqueued).count();
+      fail(self, j->reply,
+           make_error(errc::checkout_timeout,
+                      fmt::format("no connection within {} ms (queued behind "
+                                  "a running statement on connection {}); {}",
+                                  waited, s.id, snapshot(self))));
+    }
+  }
   auto& q = self->state.queue;
   for (auto i = q.begin(); i != q.end();) {
     if (now < i->deadline) {
@@ -522,6 +591,7 @@ void on_ready(self_ptr self, slot& s, const conn_info& info) {
     s.was_open = true;
     s.conn = info.conn;
     s.context = info.context;
+    s.lane = std::make_shared<job_lane>();
     ++st.totals.opened;
     if (s.replacement)
       ++st.totals.reconnects;
@@ -693,7 +763,7 @@ pool_status make_status(self_ptr self) {
   x.connecting = static_cast<uint32_t>(count(self, slot_state::connecting));
   x.leased = static_cast<uint32_t>(count(self, slot_state::leased));
   x.sessions = static_cast<uint32_t>(st.sessions.size());
-  x.waiting = static_cast<uint32_t>(st.queue.size());
+  x.waiting = static_cast<uint32_t>(st.queue.size() + lane_waiting(self));
   x.min_size = static_cast<uint32_t>(st.cfg.pool.min_size);
   x.max_size = static_cast<uint32_t>(st.cfg.pool.max_size);
   x.circuit_open = st.circuit_open;
@@ -714,11 +784,21 @@ void on_dispose(self_ptr self, reply_handle reply) {
   st.disposing = true;
   st.dispose_deadline = clock::now() + st.cfg.pool.shutdown_grace;
   st.report.cancelled = st.queue.size();
+  fail_queue(self, shutting_down(self));
+  for (auto& s : st.slots) {
+    if (!s.lane)
+      continue;
+    for (auto& j : s.lane->drain()) {
+      if (s.inflight > 0)
+        --s.inflight;
+      ++st.report.cancelled;
+      fail(self, j->reply, shutting_down(self));
+    }
+  }
   spdlog::info("{}: disposing: {} queued requests cancelled, {} statements "
                "running, grace {} ms",
-               st.cfg.name, st.queue.size(), count(self, slot_state::busy),
+               st.cfg.name, st.report.cancelled, count(self, slot_state::busy),
                st.cfg.pool.shutdown_grace.count());
-  fail_queue(self, shutting_down(self));
   for (auto& s : st.slots)
     if (s.state != slot_state::busy && s.state != slot_state::leased
         && s.state != slot_state::returning)

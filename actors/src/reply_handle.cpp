@@ -4,6 +4,7 @@
 #include <caf/mailbox_element.hpp>
 #include <caf/make_message.hpp>
 
+#include "reactor.hpp"
 #include "troupe/error.hpp"
 
 namespace troupe::detail {
@@ -49,7 +50,7 @@ void reply_handle::deliver(caf::message msg) {
     stages_.pop_back();
     next->enqueue(caf::make_mailbox_element(std::move(sender_), mid_,
                                             std::move(stages_), std::move(msg)),
-                  nullptr);
+                  local_unit());
     stages_.clear();
     sender_ = nullptr;
     return;
@@ -57,7 +58,8 @@ void reply_handle::deliver(caf::message msg) {
   if (sender_) {
     auto dest = std::move(sender_);
     sender_ = nullptr;
-    dest->enqueue(std::move(self_), mid_.response_id(), std::move(msg), nullptr);
+    dest->enqueue(std::move(self_), mid_.response_id(), std::move(msg),
+                  local_unit());
   }
 }
 

@@ -75,7 +75,10 @@ measurement run_actors(const options& opts) {
   caf::actor_system_config cfg;
   register_types(cfg);
   cfg.set("scheduler.max-threads", opts.scheduler_threads);
-  cfg.set("scheduler.policy", caf::atom_from_string(opts.scheduler_policy));
+  if (opts.scheduler_policy == "reactor")
+    use_reactor(cfg);
+  else
+    cfg.set("scheduler.policy", caf::atom_from_string(opts.scheduler_policy));
   if (opts.moderate_poll_attempts >= 0)
     cfg.set("work-stealing.moderate-poll-attempts",
             static_cast<size_t>(opts.moderate_poll_attempts));

@@ -365,7 +365,7 @@ void usage() {
                "[--requesters N] [--table-size N]\n"
                "                    [--sysbench-threads N] [--server-pid PID] "
                "[--scheduler-threads N]\n"
-               "                    [--scheduler-policy stealing|sharing] "
+               "                    [--scheduler-policy stealing|sharing|reactor] "
                "[--io-threads N] [--pipeline-depth N]\n"
                "                    [--aggressive-poll-attempts N] "
                "[--moderate-poll-attempts N] [--moderate-sleep-us N]\n";

@@ -25,11 +25,12 @@ event_loop::~event_loop() = default;
 
 namespace {
 
-/// An event loop on its own thread: epoll for sockets, an eventfd for posted
-/// tasks, an ordered map for timers.
-class epoll_loop final : public event_loop {
+/// An epoll event loop: epoll for sockets, an eventfd for posted tasks and
+/// wake-ups, an ordered map for timers. Runs on its own thread (`threaded`)
+/// or is driven by its owner through run_once.
+class epoll_loop final : public driven_loop {
 public:
-  explicit epoll_loop(std::string name) : name_(std::move(name)) {
+  epoll_loop(std::string name, bool threaded) : name_(std::move(name)) {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epfd_ < 0)
       throw std::runtime_error(std::string{"epoll_create1: "}
@@ -43,7 +44,9 @@ public:
     ev.events = EPOLLIN;
     ev.data.u64 = wakeup_key;
     epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
-    thread_ = std::thread{[this] { run(); }};
+    events_.resize(256);
+    if (threaded)
+      thread_ = std::thread{[this] { run(); }};
   }
 
   ~epoll_loop() override {
@@ -58,15 +61,25 @@ public:
       std::lock_guard<std::mutex> guard{mtx_};
       if (stopped_)
         return false;
-      wake = posted_.empty();
+      // The loop thread itself looks at the posted tasks before it waits.
+      wake = posted_.empty() && !in_loop_thread();
       posted_.push_back(std::move(t));
     }
-    if (wake) {
-      uint64_t one = 1;
-      // A full eventfd counter (impossible in practice) still wakes the loop.
-      [[maybe_unused]] auto n = ::write(evfd_, &one, sizeof(one));
-    }
+    if (wake)
+      this->wake();
     return true;
+  }
+
+  void wake() override {
+    uint64_t one = 1;
+    // A full eventfd counter (impossible in practice) still wakes the loop.
+    [[maybe_unused]] auto n = ::write(evfd_, &one, sizeof(one));
+  }
+
+  void run_once(int timeout_ms) override {
+    if (loop_thread_.load() != std::this_thread::get_id())
+      loop_thread_ = std::this_thread::get_id();
+    iterate(timeout_ms);
   }
 
   void watch(int fd, int events, io_handler* h) override {
@@ -141,10 +154,28 @@ public:
         return;
       stopped_ = true;
     }
-    uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(evfd_, &one, sizeof(one));
-    if (thread_.joinable())
+    if (thread_.joinable()) {
+      wake();
       thread_.join();
+      return;
+    }
+    // Driven: nobody runs the loop any more; the tasks posted before stop
+    // run here (they release what they hold), the handlers are forgotten.
+    loop_thread_ = std::this_thread::get_id();
+    for (;;) {
+      std::vector<task> batch;
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        if (posted_.empty())
+          break;
+        batch.swap(posted_);
+      }
+      for (auto& t : batch)
+        t();
+    }
+    watched_.clear();
+    timers_.clear();
+    timer_index_.clear();
   }
 
   size_t watched_count() const override {
@@ -171,60 +202,68 @@ private:
   void run() {
     loop_thread_ = std::this_thread::get_id();
     pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
-    std::vector<epoll_event> events(256);
-    std::vector<task> batch;
-    for (;;) {
-      int timeout = next_timeout_ms();
-      int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()),
-                         timeout);
-      if (n < 0 && errno != EINTR) {
-        spdlog::critical("{}: epoll_wait failed: {}", name_,
-                         std::strerror(errno));
-        break;
-      }
-      bool posted = false;
-      for (int i = 0; i < n; ++i) {
-        auto k = events[i].data.u64;
-        if (k == wakeup_key) {
-          posted = true;
-          continue;
-        }
-        int fd = static_cast<int>(k & 0xffffffffu);
-        auto generation = static_cast<uint32_t>(k >> 32);
-        auto w = watched_.find(fd);
-        if (w == watched_.end() || w->second.generation != generation)
-          continue;
-        int ev = 0;
-        if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
-          ev |= io_read;
-        if (events[i].events & EPOLLOUT)
-          ev |= io_write;
-        w->second.handler->on_io(ev);
-      }
-      run_due_timers();
-      if (posted) {
-        uint64_t count;
-        [[maybe_unused]] auto r = ::read(evfd_, &count, sizeof(count));
-      }
-      // Run posted tasks; stop only after draining what came before stop().
-      bool stopping;
-      {
-        std::lock_guard<std::mutex> guard{mtx_};
-        batch.swap(posted_);
-        stopping = stopped_;
-      }
-      for (auto& t : batch)
-        t();
-      batch.clear();
-      if (stopping) {
-        std::lock_guard<std::mutex> guard{mtx_};
-        if (posted_.empty())
-          break;
-      }
+    while (iterate(-1)) {
+      // next iteration
     }
     watched_.clear();
     timers_.clear();
     timer_index_.clear();
+  }
+
+  // One iteration: wait (at most `max_timeout_ms`, -1 for no limit, and not
+  // past the next timer or while tasks are posted), dispatch I/O events, run
+  // due timers and posted tasks. Returns false once stopped and drained.
+  bool iterate(int max_timeout_ms) {
+    int timeout = next_timeout_ms();
+    if (max_timeout_ms >= 0 && (timeout < 0 || timeout > max_timeout_ms))
+      timeout = max_timeout_ms;
+    int n = epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()),
+                       timeout);
+    if (n < 0 && errno != EINTR) {
+      spdlog::critical("{}: epoll_wait failed: {}", name_,
+                       std::strerror(errno));
+      return false;
+    }
+    bool posted = false;
+    for (int i = 0; i < n; ++i) {
+      auto k = events_[i].data.u64;
+      if (k == wakeup_key) {
+        posted = true;
+        continue;
+      }
+      int fd = static_cast<int>(k & 0xffffffffu);
+      auto generation = static_cast<uint32_t>(k >> 32);
+      auto w = watched_.find(fd);
+      if (w == watched_.end() || w->second.generation != generation)
+        continue;
+      int ev = 0;
+      if (events_[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+        ev |= io_read;
+      if (events_[i].events & EPOLLOUT)
+        ev |= io_write;
+      w->second.handler->on_io(ev);
+    }
+    run_due_timers();
+    if (posted) {
+      uint64_t count;
+      [[maybe_unused]] auto r = ::read(evfd_, &count, sizeof(count));
+    }
+    // Run posted tasks; stop only after draining what came before stop().
+    bool stopping;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      batch_.swap(posted_);
+      stopping = stopped_;
+    }
+    for (auto& t : batch_)
+      t();
+    batch_.clear();
+    if (stopping) {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (posted_.empty())
+        return false;
+    }
+    return true;
   }
 
   int next_timeout_ms() const {
@@ -261,6 +300,8 @@ private:
   std::atomic<std::thread::id> loop_thread_{};
   mutable std::mutex mtx_;
   std::vector<task> posted_;
+  std::vector<task> batch_;
+  std::vector<epoll_event> events_;
   bool stopped_ = false;
   std::unordered_map<int, entry> watched_;
   uint32_t generation_ = 0;
@@ -272,7 +313,11 @@ private:
 } // namespace
 
 std::unique_ptr<event_loop> make_epoll_loop(std::string name) {
-  return std::make_unique<epoll_loop>(std::move(name));
+  return std::make_unique<epoll_loop>(std::move(name), true);
+}
+
+std::unique_ptr<driven_loop> make_driven_epoll_loop(std::string name) {
+  return std::make_unique<epoll_loop>(std::move(name), false);
 }
 
 } // namespace troupe

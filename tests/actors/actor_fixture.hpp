@@ -4,6 +4,7 @@
 // helpers to run an engine against the test server. Every wait is bounded.
 
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -18,9 +19,18 @@
 
 namespace troupe::test {
 
+/// TROUPE_TEST_SCHEDULER=reactor runs the tests on troupe's reactor
+/// scheduler (see use_reactor); ctest runs the actor tests both ways.
+inline bool test_reactor() {
+  auto* x = std::getenv("TROUPE_TEST_SCHEDULER");
+  return x != nullptr && std::string{x} == "reactor";
+}
+
 inline caf::actor_system_config& test_config(caf::actor_system_config& cfg) {
   register_types(cfg);
   cfg.set("scheduler.max-threads", 2);
+  if (test_reactor())
+    use_reactor(cfg);
   cfg.load<caf::io::middleman>();
   return cfg;
 }

@@ -316,9 +316,22 @@ using engine_actor = caf::typed_actor<
 /// engine.
 void register_types(caf::actor_system_config& cfg);
 
+/// Makes the actor system built from `cfg` run troupe's reactor scheduler:
+/// each of its `scheduler.max-threads` CAF workers also drives an event loop
+/// and waits in it when idle. Engines spawned in such a system run their
+/// connections on those workers (`io_threads` is then ignored): a request
+/// and its answer stay on one thread, with no thread woken up in between,
+/// which on a small machine nearly doubles throughput (docs/benchmarks.md).
+/// The price: an actor that computes for long also delays the I/O of the
+/// connections on its worker, so long computations belong in detached
+/// actors. Call before the actor system is constructed.
+void use_reactor(caf::actor_system_config& cfg);
+
 /// Spawns an engine. It connects in the background: requests sent before
-/// the first connection is ready wait in the queue. Errors:
-/// `invalid_argument` for an inconsistent configuration.
+/// the first connection is ready wait in the queue. Its connections run on
+/// `io_threads` event loops of its own, or on the reactor's workers (see
+/// use_reactor). Errors: `invalid_argument` for an inconsistent
+/// configuration.
 caf::expected<engine_actor> spawn_engine(caf::actor_system& sys,
                                          engine_config cfg);
 

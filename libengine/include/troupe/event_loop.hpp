@@ -2,7 +2,7 @@
 
 // The event loop that drives non-blocking connections.
 //
-// A loop owns one thread. Connections register their socket with `watch` and
+// A loop owns one thread (or is driven by one, see driven_loop). Connections register their socket with `watch` and
 // get `on_io` calls on that thread when the socket is ready; timers and
 // posted tasks also run on it. Everything but `post`, `stop` and
 // `in_loop_thread` must be called on the loop thread (post a task to get
@@ -77,5 +77,24 @@ public:
 
 /// Starts an event loop on its own thread (epoll). `name` names the thread.
 std::unique_ptr<event_loop> make_epoll_loop(std::string name = "troupe-io");
+
+/// An event loop without a thread of its own: whoever owns it runs it by
+/// calling `run_once` (always from the same thread, which then is the loop
+/// thread). Used by troupe's reactor scheduler, whose CAF workers drive
+/// their loop between actors and wait in it when idle.
+class driven_loop : public event_loop {
+public:
+  /// Runs one iteration: waits up to `timeout_ms` (0: poll, -1: no limit)
+  /// for I/O, a due timer, a posted task or `wake`, then runs what is ready.
+  /// Never waits while a posted task is pending.
+  virtual void run_once(int timeout_ms) = 0;
+
+  /// Ends a `run_once` that waits. Thread-safe.
+  virtual void wake() = 0;
+};
+
+/// An epoll loop driven by its owner (see driven_loop). `stop` refuses new
+/// tasks and runs the pending ones on the calling thread.
+std::unique_ptr<driven_loop> make_driven_epoll_loop(std::string name);
 
 } // namespace troupe

@@ -1,0 +1,286 @@
+// Pipelining (pool.pipeline_depth > 1): requests queued on a connection's
+// lane behind a running statement. A statement that blocks must hold up
+// nobody, deadlines and dispose must reach the queued requests, and a
+// statement that leaves a transaction open must not take the requests
+// behind it into that transaction. Blocking statements wait on row locks the
+// test holds, so nothing here depends on timing.
+
+#include <chrono>
+#include <dirent.h>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "actor_fixture.hpp"
+
+using namespace troupe;
+using namespace std::chrono_literals;
+using test::code_of;
+
+namespace {
+
+using handle_t = decltype(std::declval<caf::scoped_actor&>()->request(
+  std::declval<engine_actor&>(), 60s, query_atom::value, statement{}));
+
+/// Requests from their own scoped actors, so that many can be in flight.
+struct requests {
+  caf::actor_system& sys;
+  std::vector<std::unique_ptr<caf::scoped_actor>> actors;
+  std::vector<handle_t> handles;
+
+  void send(const engine_actor& engine, statement stmt) {
+    actors.push_back(std::make_unique<caf::scoped_actor>(sys));
+    handles.push_back(
+      (*actors.back())->request(engine, 60s, query_atom::value, std::move(stmt)));
+  }
+
+  caf::expected<result> receive(size_t i) {
+    caf::expected<result> out{make_error(errc::internal, "no answer")};
+    handles[i].receive([&](result& r) { out = std::move(r); },
+                       [&](caf::error& e) { out = std::move(e); });
+    return out;
+  }
+};
+
+/// A table of lockable rows; each lock is held by a connection of its own,
+/// so that one can be released while the others stay held.
+struct row_locks {
+  std::string table;
+  std::vector<std::unique_ptr<mariadb::sync_connection>> holders;
+
+  row_locks(test::scratch_database& db, int rows) {
+    table = fmt::format("`{}`.lk", db.name());
+    db.run(fmt::format("CREATE TABLE {} (id INT PRIMARY KEY) ENGINE=InnoDB",
+                       table));
+    for (int i = 1; i <= rows; ++i) {
+      db.run(fmt::format("INSERT INTO {} VALUES ({})", table, i));
+      holders.push_back(test::connect());
+    }
+  }
+
+  void lock(int id) {
+    auto& h = *holders[static_cast<size_t>(id - 1)];
+    REQUIRE(h.query("BEGIN"));
+    REQUIRE(h.query(
+      fmt::format("SELECT id FROM {} WHERE id = {} FOR UPDATE", table, id)));
+  }
+
+  /// A statement that blocks until `release(id)`.
+  std::string waiter(int id) const {
+    return fmt::format("SELECT id FROM {} WHERE id = {} FOR UPDATE", table, id);
+  }
+
+  void release(int id) {
+    REQUIRE(holders[static_cast<size_t>(id - 1)]->query("COMMIT"));
+  }
+};
+
+engine_config pipelined(const test::scratch_database& db, size_t size,
+                        size_t depth) {
+  auto cfg = test::actor_fixture::config_for(db.dsn());
+  cfg.pool.min_size = size;
+  cfg.pool.max_size = size;
+  cfg.pool.pipeline_depth = depth;
+  return cfg;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "with pipelining, requests queued behind a blocked statement "
+                 "are taken over by a connection that frees up",
+                 "[pool][pipeline]") {
+  test::scratch_database db{"pipeline_steal"};
+  row_locks locks{db, 2};
+  locks.lock(1);
+  locks.lock(2);
+  auto engine = spawn(pipelined(db, 2, 4));
+  wait_for_status(engine, [](const pool_status& s) { return s.idle == 2; });
+  requests reqs{sys};
+  // Both connections block, then six requests queue on their lanes (three
+  // each: the depth is 4).
+  reqs.send(engine, statement{locks.waiter(1)});
+  wait_for_status(engine, [](const pool_status& s) { return s.busy == 1; });
+  reqs.send(engine, statement{locks.waiter(2)});
+  wait_for_status(engine, [](const pool_status& s) { return s.busy == 2; });
+  for (int i = 1; i <= 6; ++i)
+    reqs.send(engine, statement{"SELECT ?", {i}});
+  auto st = wait_for_status(engine,
+                            [](const pool_status& s) { return s.waiting == 6; });
+  CHECK(st.size == 2);
+  CHECK(st.busy == 2);
+  // Only the statement on row 2 goes on; its connection runs its own lane,
+  // then takes over the requests queued behind the statement still waiting
+  // for row 1. Every one of them must finish while row 1 is held.
+  locks.release(2);
+  for (size_t i = 2; i < 8; ++i) {
+    auto r = reqs.receive(i);
+    REQUIRE(r);
+    CHECK(*r->scalar<int>() == static_cast<int>(i) - 1);
+  }
+  CHECK(reqs.receive(1));
+  // (Answers go out before the pool's bookkeeping: wait for it.)
+  wait_for_status(engine, [](const pool_status& s) {
+    return s.busy == 1 && s.idle == 1 && s.waiting == 0;
+  });
+  locks.release(1);
+  CHECK(reqs.receive(0));
+}
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "with pipelining, a request queued behind a blocked statement "
+                 "fails with checkout_timeout at its deadline",
+                 "[pool][pipeline]") {
+  test::scratch_database db{"pipeline_deadline"};
+  row_locks locks{db, 1};
+  locks.lock(1);
+  auto engine = spawn(pipelined(db, 1, 2));
+  wait_for_status(engine, [](const pool_status& s) { return s.idle == 1; });
+  requests reqs{sys};
+  reqs.send(engine, statement{locks.waiter(1)});
+  wait_for_status(engine, [](const pool_status& s) { return s.busy == 1; });
+  statement quick{"SELECT 1"};
+  quick.timeout_ms = 300;
+  reqs.send(engine, quick);
+  // Answered while the statement in front still waits for its lock.
+  auto r = reqs.receive(1);
+  REQUIRE_FALSE(r);
+  CHECK(code_of(r) == errc::checkout_timeout);
+  CHECK(info(r.error()).message.find("behind a running statement")
+        != std::string::npos);
+  auto st = status(engine);
+  CHECK(st.timed_out == 1);
+  CHECK(st.waiting == 0);
+  locks.release(1);
+  CHECK(reqs.receive(0));
+  // The connection serves again.
+  CHECK(query(engine, "SELECT 2"));
+}
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "dispose cancels the requests queued behind running "
+                 "statements",
+                 "[pool][pipeline]") {
+  test::scratch_database db{"pipeline_dispose"};
+  row_locks locks{db, 1};
+  locks.lock(1);
+  auto cfg = pipelined(db, 1, 3);
+  cfg.pool.shutdown_grace = 20s;
+  auto engine = spawn(cfg);
+  wait_for_status(engine, [](const pool_status& s) { return s.idle == 1; });
+  requests reqs{sys};
+  reqs.send(engine, statement{locks.waiter(1)});
+  wait_for_status(engine, [](const pool_status& s) { return s.busy == 1; });
+  reqs.send(engine, statement{"SELECT 1"});
+  reqs.send(engine, statement{"SELECT 2"});
+  wait_for_status(engine, [](const pool_status& s) { return s.waiting == 2; });
+  caf::scoped_actor disposer{sys};
+  auto disposing = disposer->request(engine, 60s, dispose_atom::value);
+  // The queued requests are answered at once, while the first one runs.
+  CHECK(code_of(reqs.receive(1)) == errc::shutting_down);
+  CHECK(code_of(reqs.receive(2)) == errc::shutting_down);
+  locks.release(1);
+  CHECK(reqs.receive(0));
+  caf::expected<dispose_report> report{make_error(errc::internal, "none")};
+  disposing.receive([&](dispose_report& x) { report = std::move(x); },
+                    [&](caf::error& e) { report = std::move(e); });
+  REQUIRE(report);
+  CHECK(report->cancelled == 2);
+  CHECK(report->finished == 1);
+  CHECK(report->aborted == 0);
+}
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "with pipelining, a statement that leaves a transaction open "
+                 "does not take the requests behind it into the transaction",
+                 "[pool][pipeline]") {
+  test::scratch_database db{"pipeline_tx"};
+  row_locks locks{db, 1};
+  db.run("CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB");
+  db.run("CREATE PROCEDURE opens() BEGIN START TRANSACTION; "
+         "INSERT INTO t VALUES (1); END");
+  locks.lock(1);
+  auto engine = spawn(pipelined(db, 1, 3));
+  wait_for_status(engine, [](const pool_status& s) { return s.idle == 1; });
+  requests reqs{sys};
+  reqs.send(engine, statement{locks.waiter(1)});
+  wait_for_status(engine, [](const pool_status& s) { return s.busy == 1; });
+  // Both queue behind the blocked statement on the one connection.
+  reqs.send(engine, statement{"CALL opens()"});
+  reqs.send(engine, statement{"INSERT INTO t VALUES (2)"});
+  wait_for_status(engine, [](const pool_status& s) { return s.waiting == 2; });
+  locks.release(1);
+  CHECK(reqs.receive(0));
+  CHECK(reqs.receive(1));
+  auto ins = reqs.receive(2);
+  REQUIRE(ins);
+  CHECK(ins->affected_rows() == 1);
+  // The insert of the procedure was rolled back; the one behind it was
+  // committed on its own (autocommit), not inside that transaction.
+  auto check = test::connect(db.options());
+  auto rows = check->query("SELECT id FROM t ORDER BY id");
+  REQUIRE(rows);
+  REQUIRE(rows->row_count() == 1);
+  CHECK(*rows->scalar<int>() == 2);
+  // And the connection is clean for the next request.
+  auto in_tx = query(engine, "SELECT @@in_transaction");
+  REQUIRE(in_tx);
+  CHECK(*in_tx->scalar<int>() == 0);
+}
+
+namespace {
+
+// Threads of this process whose name starts with `prefix`.
+int threads_named(const std::string& prefix) {
+  int n = 0;
+  if (auto* dir = opendir("/proc/self/task")) {
+    while (auto* e = readdir(dir)) {
+      if (e->d_name[0] == '.')
+        continue;
+      std::ifstream in{fmt::format("/proc/self/task/{}/comm", e->d_name)};
+      std::string name;
+      std::getline(in, name);
+      if (name.rfind(prefix, 0) == 0)
+        ++n;
+    }
+    closedir(dir);
+  }
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("with use_reactor the engine runs its connections on the CAF "
+          "workers and starts no I/O threads of its own",
+          "[pool][reactor]") {
+  test::scratch_database db{"reactor"};
+  for (bool reactor : {false, true}) {
+    caf::actor_system_config cfg;
+    register_types(cfg);
+    cfg.set("scheduler.max-threads", 2);
+    if (reactor)
+      use_reactor(cfg);
+    caf::actor_system sys{cfg};
+    caf::scoped_actor self{sys};
+    auto ecfg = test::actor_fixture::config_for(db.dsn());
+    ecfg.name = reactor ? "rx" : "tx";
+    ecfg.io_threads = 2;
+    auto engine = spawn_engine(sys, ecfg);
+    REQUIRE(engine);
+    caf::expected<result> r{make_error(errc::internal, "no answer")};
+    self->request(*engine, 30s, query_atom::value, statement{"SELECT ?", {7}})
+      .receive([&](result& x) { r = std::move(x); },
+               [&](caf::error& e) { r = std::move(e); });
+    REQUIRE(r);
+    CHECK(*r->scalar<int>() == 7);
+    // The engine's own loops are named "<name>-io<N>".
+    CHECK(threads_named(ecfg.name + "-io") == (reactor ? 0 : 2));
+    self->request(*engine, 30s, dispose_atom::value)
+      .receive([](dispose_report&) {}, [](caf::error& e) {
+        FAIL("dispose failed: " << render(e));
+      });
+  }
+}
