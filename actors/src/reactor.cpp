@@ -117,13 +117,11 @@ public:
     for (;;) {
       if (auto job = d.queue.take_head())
         return job;
-      // Dry: finished I/O schedules its actors here.
-      d.since_poll = 0;
-      d.loop->run_once(0);
-      if (auto job = d.queue.take_head())
-        return job;
       if (auto job = try_steal(self))
         return job;
+      // Dry: wait in the loop. Ready I/O ends the wait at once (one system
+      // call either way) and schedules its actors here.
+      d.since_poll = 0;
       d.sleeping.store(true);
       if (d.queue.empty())
         d.loop->run_once(idle_wait_ms);
