@@ -63,11 +63,14 @@ int run_actors_tour(const dsn& target) {
   caf::actor_system_config cfg;
   register_types(cfg);
   cfg.set("scheduler.max-threads", 2);
-  cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+  // CAF's two workers also drive the connections (see use_reactor).
+  use_reactor(cfg);
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
 
-  say("the actor engine: a pool supervisor owning connection actors");
+  say("the actor engine: a pool supervisor owning connection actors, on "
+      "troupe's reactor scheduler (2 CAF workers that also drive the "
+      "connections)");
   auto ecfg = engine_config::from_dsn(target);
   if (!ecfg) {
     std::cerr << "troupe-demo: " << render(ecfg.error()) << "\n";

@@ -151,7 +151,11 @@ TEST_CASE_METHOD(edge_fixture,
   caf::scoped_actor client{sys};
   auto running = client->request(engine, 30s, query_atom::value,
                                  statement{"SELECT SLEEP(0.3)"});
-  wait_for_status(engine, [](const pool_status& s) { return s.busy == 1; });
+  // Running, not queued: the pool may learn that "SELECT 1" is done only
+  // after its answer arrived, and then queue the sleep behind it.
+  wait_for_status(engine, [](const pool_status& s) {
+    return s.busy == 1 && s.waiting == 0;
+  });
   self->monitor(engine);
   self->send_exit(engine, caf::exit_reason::user_shutdown);
   bool ok = false;
