@@ -34,6 +34,14 @@ void report(const std::shared_ptr<mariadb::async_connection>& conn,
     caf::anon_send(ctx->connection, broken_atom::value, std::move(r.error()));
     return;
   }
+  if (!conn->usable()) {
+    // A clean-up that "succeeded" without a connection (nothing to roll
+    // back on a closed one) must not make it look ready.
+    caf::anon_send(ctx->connection, broken_atom::value,
+                   make_error(errc::connection_lost, "the connection closed",
+                              true));
+    return;
+  }
   const auto& info = conn->raw().info();
   caf::send_as(ctx->connection, ctx->supervisor, ready_atom::value, ctx->id,
                conn_info{info.thread_id, info.wait_timeout, info.version, conn,

@@ -89,7 +89,7 @@ void done_batcher::flush() {
 
 bool job_lane::submit(job_ptr& j) {
   std::lock_guard<std::mutex> guard{mtx_};
-  if (running_) {
+  if (running_ || blocked_) {
     waiting_.push_back(std::move(j));
     return false;
   }
@@ -99,13 +99,19 @@ bool job_lane::submit(job_ptr& j) {
 
 job_ptr job_lane::next() {
   std::lock_guard<std::mutex> guard{mtx_};
-  if (waiting_.empty()) {
+  if (waiting_.empty() || blocked_) {
     running_ = false;
     return nullptr;
   }
   auto j = std::move(waiting_.front());
   waiting_.pop_front();
   return j;
+}
+
+void job_lane::block() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  running_ = false;
+  blocked_ = true;
 }
 
 std::vector<job_ptr> job_lane::expire(clock::time_point now) {
@@ -136,6 +142,7 @@ std::vector<job_ptr> job_lane::drain() {
   std::vector<job_ptr> out{std::make_move_iterator(waiting_.begin()),
                            std::make_move_iterator(waiting_.end())};
   waiting_.clear();
+  blocked_ = false;
   return out;
 }
 
@@ -146,6 +153,13 @@ size_t job_lane::waiting() const {
 
 void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
              std::shared_ptr<const job_context> ctx, lane_ptr lane) {
+  if (j && !conn->usable()) {
+    // Whatever closed it, the connection actor must exit so that the
+    // supervisor replaces it (it ignores all but the first `broken`).
+    caf::anon_send(ctx->connection, broken_atom::value,
+                   make_error(errc::connection_lost,
+                              "the connection closed", true));
+  }
   while (j && !conn->usable()) {
     // The connection died after the supervisor picked it (killed or closed
     // while idle, or a job before this one on the lane broke it). Nothing
@@ -179,28 +193,14 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
     complete(j, std::move(r), version, *ctx, started, tx_open);
     if (!lane)
       return;
-    if (!tx_open) {
-      if (auto next = lane->next())
-        run_job(conn, std::move(next), ctx, lane);
+    if (tx_open) {
+      // The jobs waiting behind it must not run inside that transaction:
+      // the supervisor takes them back and cleans the connection first.
+      lane->block();
       return;
     }
-    // The jobs waiting behind it must not run inside that transaction: roll
-    // it back first (the supervisor cleans the connection again once the
-    // lane is empty, which is harmless).
-    conn->query("ROLLBACK", [conn, ctx, lane](caf::expected<result> rb) {
-      if (!rb && conn->usable()) {
-        auto why = make_error(errc::connection_lost,
-                              "could not roll back a transaction an "
-                              "autocommit statement left open: "
-                                + info(rb.error()).message,
-                              true);
-        conn->close(why);
-        caf::anon_send(ctx->connection, broken_atom::value, std::move(why));
-      }
-      // A closed connection gives the waiting jobs back to the supervisor.
-      if (auto next = lane->next())
-        run_job(conn, std::move(next), ctx, lane);
-    });
+    if (auto next = lane->next())
+      run_job(conn, std::move(next), ctx, lane);
   };
   if (j->ping)
     conn->ping(std::move(done));

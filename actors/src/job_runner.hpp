@@ -58,13 +58,18 @@ public:
   /// lane is idle then).
   job_ptr next();
 
+  /// Loop thread, after a job left a transaction open: the lane stops. Jobs
+  /// stay (or arrive) waiting until the supervisor drains them, rolls the
+  /// connection back and gives it jobs again.
+  void block();
+
   /// Removes the waiting jobs whose deadline is at or before `now`.
   std::vector<job_ptr> expire(std::chrono::steady_clock::time_point now);
 
   /// Removes the oldest waiting job (to run it on an idle connection).
   job_ptr steal();
 
-  /// Removes every waiting job.
+  /// Removes every waiting job (and lifts a block).
   std::vector<job_ptr> drain();
 
   size_t waiting() const;
@@ -73,6 +78,7 @@ private:
   mutable std::mutex mtx_;
   std::deque<job_ptr> waiting_;
   bool running_ = false;
+  bool blocked_ = false;
 };
 using lane_ptr = std::shared_ptr<job_lane>;
 

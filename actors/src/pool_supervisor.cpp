@@ -268,10 +268,31 @@ void dispatch_job(self_ptr self, slot& s, job_ptr j) {
   if (!lane->submit(j))
     return;
   auto& loop = *self->state.loops[s.loop];
-  loop.post([conn = s.conn, j = std::move(j), ctx = s.context,
-             lane = std::move(lane)]() mutable {
-    run_job(conn, std::move(j), std::move(ctx), std::move(lane));
-  });
+  if (!loop.post([conn = s.conn, j = std::move(j), ctx = s.context,
+                  lane]() mutable {
+        run_job(conn, std::move(j), std::move(ctx), std::move(lane));
+      })) {
+    // The loop has stopped (the actor system is going down): the dropped
+    // job answers shutting_down, and so does anything queued behind it.
+    lane->drain();
+    lane->next();
+  }
+}
+
+// Jobs that never reached the server go back to the head of the queue, in
+// their order (they are older than anything queued), or fail when the
+// engine shuts down.
+void take_back(self_ptr self, std::vector<job_ptr> jobs) {
+  auto& st = self->state;
+  for (auto i = jobs.rbegin(); i != jobs.rend(); ++i) {
+    auto& j = *i;
+    if (st.disposing) {
+      fail(self, j->reply, shutting_down(self));
+      continue;
+    }
+    st.queue.push_front(waiter{std::move(j->reply), std::move(j->stmt),
+                               j->ping, false, {}, j->enqueued, j->deadline});
+  }
 }
 
 void dispatch(self_ptr self, slot& s, waiter&& w) {
@@ -655,6 +676,12 @@ void on_done(self_ptr self, slot& s, const done_entry& x) {
                  "autocommit statement; rolling it back",
                  st.cfg.name, s.id);
     s.dirty = true;
+    // Its lane stopped behind that statement: the jobs waiting there run
+    // elsewhere (or here after the clean-up), never in that transaction.
+    auto parked = s.lane ? s.lane->drain() : std::vector<job_ptr>{};
+    s.inflight -= std::min<uint32_t>(s.inflight,
+                                     static_cast<uint32_t>(parked.size()));
+    take_back(self, std::move(parked));
   }
   s.last_used = clock::now();
   if (st.disposing)
@@ -697,6 +724,9 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
     return; // not ours
   auto dead = std::move(*i);
   st.slots.erase(i);
+  // Jobs still waiting on its lane never reached the server.
+  if (dead.lane)
+    take_back(self, dead.lane->drain());
   auto now = clock::now();
   bool clean = !dm.reason || dm.reason == caf::exit_reason::normal;
   if (dead.was_open) {
@@ -751,6 +781,8 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
                    delay.count(), st.last_connect_error);
     }
   }
+  if (!st.disposing && !st.queue.empty())
+    pump(self);
   finish_dispose_if_done(self);
 }
 
@@ -931,14 +963,9 @@ supervisor_impl(self_ptr self, engine_config cfg,
         if (s->state == slot_state::busy || s->state == slot_state::idle)
           s->state = slot_state::closing; // dead; its down message follows
       }
-      waiter w{std::move(j->reply), std::move(j->stmt), j->ping, false, {},
-               j->enqueued, j->deadline};
-      if (st.disposing) {
-        fail(self, w.reply, shutting_down(self));
-        return;
-      }
-      st.queue.push_front(std::move(w));
-      pump(self);
+      take_back(self, {std::move(j)});
+      if (!st.disposing)
+        pump(self);
     },
     [self](give_back_atom, uint32_t id, bool busy) {
       auto* s = find(self, id);

@@ -129,6 +129,13 @@ public:
     }
   }
 
+  template <class Worker>
+  void before_shutdown(Worker* self) {
+    // The actors are gone; run what was posted to this worker's loop on its
+    // own thread (it releases what it holds) and refuse new tasks.
+    self->data().loop->stop();
+  }
+
   template <class Worker, class UnaryFunction>
   void foreach_resumable(Worker* self, UnaryFunction f) {
     for (auto job = self->data().queue.take_head(); job != nullptr;
@@ -164,8 +171,20 @@ caf::execution_unit* local_unit() {
 
 namespace troupe {
 
+namespace {
+
+// Messages an actor may handle before its worker moves on (CAF's default is
+// unlimited).
+constexpr size_t reactor_max_throughput = 100;
+
+} // namespace
+
 void use_reactor(caf::actor_system_config& cfg) {
   cfg.load<detail::reactor_coordinator>();
+  // A worker polls its loop between actors; an actor whose mailbox keeps
+  // filling must not hold the worker (and its connections' I/O) for long.
+  if (!caf::get_if<size_t>(&cfg, "scheduler.max-throughput"))
+    cfg.set("scheduler.max-throughput", reactor_max_throughput);
 }
 
 } // namespace troupe

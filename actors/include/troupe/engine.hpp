@@ -324,7 +324,9 @@ void register_types(caf::actor_system_config& cfg);
 /// which on a small machine nearly doubles throughput (docs/benchmarks.md).
 /// The price: an actor that computes for long also delays the I/O of the
 /// connections on its worker, so long computations belong in detached
-/// actors. Call before the actor system is constructed.
+/// actors. Unless set already, `scheduler.max-throughput` becomes 100 (an
+/// actor handles at most 100 messages before its worker polls again). Call
+/// before the actor system is constructed.
 void use_reactor(caf::actor_system_config& cfg);
 
 /// Spawns an engine. It connects in the background: requests sent before
