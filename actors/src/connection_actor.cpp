@@ -75,12 +75,6 @@ connection_impl(connection_actor::stateful_pointer<connection_state> self,
       [conn, ctx](caf::expected<result> r) { report(conn, ctx, std::move(r)); });
   });
   return {
-    [self](run_atom, job_ptr& j) {
-      auto conn = self->state.conn;
-      auto ctx = self->state.context;
-      self->state.params.loop->post(
-        [conn, j, ctx] { run_job(conn, std::move(j), std::move(ctx)); });
-    },
     [self](check_atom) {
       auto conn = self->state.conn;
       auto ctx = self->state.context;

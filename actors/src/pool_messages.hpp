@@ -21,7 +21,6 @@
 
 namespace troupe::detail {
 
-using run_atom = caf::atom_constant<caf::atom("run")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using close_atom = caf::atom_constant<caf::atom("close")>;
 using abort_atom = caf::atom_constant<caf::atom("abort")>;
@@ -99,9 +98,10 @@ typename Inspector::result_type inspect(Inspector& f, conn_info& x) {
 }
 
 /// A connection actor: owns one server connection (an async_connection on
-/// the engine's event loop) and runs the jobs it is given, one at a time.
+/// the engine's event loop): connects, checks, cleans and aborts it. Jobs do
+/// not pass through it: the supervisor gives them to the connection's lane.
 using connection_actor = caf::typed_actor<
-  caf::reacts_to<run_atom, job_ptr>, caf::reacts_to<check_atom>,
+  caf::reacts_to<check_atom>,
   caf::reacts_to<broken_atom, caf::error>, caf::reacts_to<close_atom>,
   caf::reacts_to<abort_atom>, caf::reacts_to<clean_atom, bool>>;
 
