@@ -256,6 +256,12 @@ void grow(self_ptr self) {
     open_one(self);
 }
 
+// `n` of the slot's jobs are no longer in flight on it (done, moved to
+// another connection, expired or cancelled).
+void jobs_left(slot& s, size_t n = 1) {
+  s.inflight -= static_cast<uint32_t>(std::min<size_t>(s.inflight, n));
+}
+
 // Gives a job to the connection's lane. An idle lane needs the loop to start
 // the job; behind a running job it waits on the lane, and the loop starts it
 // when the running one completes (no wake-up, no round trip through here).
@@ -378,8 +384,7 @@ void pump(self_ptr self) {
       auto j = victim->lane->steal();
       if (!j)
         break;
-      if (victim->inflight > 0)
-        --victim->inflight;
+      jobs_left(*victim);
       dispatch_job(self, *idle, std::move(j));
     }
   }
@@ -500,8 +505,7 @@ void expire_waiters(self_ptr self, clock::time_point now) {
     if (!s.lane)
       continue;
     for (auto& j : s.lane->expire(now)) {
-      if (s.inflight > 0)
-        --s.inflight;
+      jobs_left(s);
       ++self->state.totals.timed_out;
       auto waited = std::chrono::duration_cast<ms>(now - j->enqueued).count();
       fail(self, j->reply,
@@ -663,8 +667,7 @@ void on_done(self_ptr self, slot& s, const done_entry& x) {
   // connection may already serve the pool again).
   if (!x.pooled)
     return;
-  if (s.inflight > 0)
-    --s.inflight;
+  jobs_left(s);
   if (s.state != slot_state::busy)
     return;
   if (x.how == outcome::fatal) {
@@ -679,8 +682,7 @@ void on_done(self_ptr self, slot& s, const done_entry& x) {
     // Its lane stopped behind that statement: the jobs waiting there run
     // elsewhere (or here after the clean-up), never in that transaction.
     auto parked = s.lane ? s.lane->drain() : std::vector<job_ptr>{};
-    s.inflight -= std::min<uint32_t>(s.inflight,
-                                     static_cast<uint32_t>(parked.size()));
+    jobs_left(s, parked.size());
     take_back(self, std::move(parked));
   }
   s.last_used = clock::now();
@@ -821,8 +823,7 @@ void on_dispose(self_ptr self, reply_handle reply) {
     if (!s.lane)
       continue;
     for (auto& j : s.lane->drain()) {
-      if (s.inflight > 0)
-        --s.inflight;
+      jobs_left(s);
       ++st.report.cancelled;
       fail(self, j->reply, shutting_down(self));
     }
@@ -958,8 +959,7 @@ supervisor_impl(self_ptr self, engine_config cfg,
         return;
       auto& st = self->state;
       if (auto* s = find(self, id); s != nullptr) {
-        if (s->inflight > 0)
-          --s->inflight;
+        jobs_left(*s);
         if (s->state == slot_state::busy || s->state == slot_state::idle)
           s->state = slot_state::closing; // dead; its down message follows
       }

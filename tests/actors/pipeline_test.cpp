@@ -87,6 +87,25 @@ engine_config pipelined(const test::scratch_database& db, size_t size,
   return cfg;
 }
 
+/// Spawns the engine and blocks each of its connections (all of them open
+/// first): connection i runs a statement waiting for row i, which the test
+/// holds until `locks.release(i)`. The blocked statements are requests 0..
+/// of `reqs`.
+engine_actor spawn_blocked(test::actor_fixture& f, const engine_config& cfg,
+                           row_locks& locks, requests& reqs) {
+  auto engine = f.spawn(cfg);
+  auto size = static_cast<uint32_t>(cfg.pool.max_size);
+  f.wait_for_status(engine,
+                    [size](const pool_status& s) { return s.idle == size; });
+  for (uint32_t i = 1; i <= size; ++i) {
+    locks.lock(static_cast<int>(i));
+    reqs.send(engine, statement{locks.waiter(static_cast<int>(i))});
+    f.wait_for_status(engine,
+                      [i](const pool_status& s) { return s.busy == i; });
+  }
+  return engine;
+}
+
 } // namespace
 
 TEST_CASE_METHOD(test::actor_fixture,
@@ -95,17 +114,10 @@ TEST_CASE_METHOD(test::actor_fixture,
                  "[pool][pipeline]") {
   test::scratch_database db{"pipeline_steal"};
   row_locks locks{db, 2};
-  locks.lock(1);
-  locks.lock(2);
-  auto engine = spawn(pipelined(db, 2, 4));
-  wait_for_status(engine, [](const pool_status& s) { return s.idle == 2; });
   requests reqs{sys};
   // Both connections block, then six requests queue on their lanes (three
   // each: the depth is 4).
-  reqs.send(engine, statement{locks.waiter(1)});
-  wait_for_status(engine, [](const pool_status& s) { return s.busy == 1; });
-  reqs.send(engine, statement{locks.waiter(2)});
-  wait_for_status(engine, [](const pool_status& s) { return s.busy == 2; });
+  auto engine = spawn_blocked(*this, pipelined(db, 2, 4), locks, reqs);
   for (int i = 1; i <= 6; ++i)
     reqs.send(engine, statement{"SELECT ?", {i}});
   auto st = wait_for_status(engine,
@@ -136,12 +148,8 @@ TEST_CASE_METHOD(test::actor_fixture,
                  "[pool][pipeline]") {
   test::scratch_database db{"pipeline_deadline"};
   row_locks locks{db, 1};
-  locks.lock(1);
-  auto engine = spawn(pipelined(db, 1, 2));
-  wait_for_status(engine, [](const pool_status& s) { return s.idle == 1; });
   requests reqs{sys};
-  reqs.send(engine, statement{locks.waiter(1)});
-  wait_for_status(engine, [](const pool_status& s) { return s.busy == 1; });
+  auto engine = spawn_blocked(*this, pipelined(db, 1, 2), locks, reqs);
   statement quick{"SELECT 1"};
   quick.timeout_ms = 300;
   reqs.send(engine, quick);
@@ -166,14 +174,10 @@ TEST_CASE_METHOD(test::actor_fixture,
                  "[pool][pipeline]") {
   test::scratch_database db{"pipeline_dispose"};
   row_locks locks{db, 1};
-  locks.lock(1);
   auto cfg = pipelined(db, 1, 3);
   cfg.pool.shutdown_grace = 20s;
-  auto engine = spawn(cfg);
-  wait_for_status(engine, [](const pool_status& s) { return s.idle == 1; });
   requests reqs{sys};
-  reqs.send(engine, statement{locks.waiter(1)});
-  wait_for_status(engine, [](const pool_status& s) { return s.busy == 1; });
+  auto engine = spawn_blocked(*this, cfg, locks, reqs);
   reqs.send(engine, statement{"SELECT 1"});
   reqs.send(engine, statement{"SELECT 2"});
   wait_for_status(engine, [](const pool_status& s) { return s.waiting == 2; });
@@ -202,12 +206,8 @@ TEST_CASE_METHOD(test::actor_fixture,
   db.run("CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB");
   db.run("CREATE PROCEDURE opens() BEGIN START TRANSACTION; "
          "INSERT INTO t VALUES (1); END");
-  locks.lock(1);
-  auto engine = spawn(pipelined(db, 1, 3));
-  wait_for_status(engine, [](const pool_status& s) { return s.idle == 1; });
   requests reqs{sys};
-  reqs.send(engine, statement{locks.waiter(1)});
-  wait_for_status(engine, [](const pool_status& s) { return s.busy == 1; });
+  auto engine = spawn_blocked(*this, pipelined(db, 1, 3), locks, reqs);
   // Both queue behind the blocked statement on the one connection.
   reqs.send(engine, statement{"CALL opens()"});
   reqs.send(engine, statement{"INSERT INTO t VALUES (2)"});
