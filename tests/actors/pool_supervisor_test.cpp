@@ -150,16 +150,7 @@ TEST_CASE_METHOD(test::actor_fixture,
   auto pending = victim->request(engine, 30s, query_atom::value,
                                  statement{"SELECT SLEEP(20), CONNECTION_ID()"});
   // Find the server thread running the sleep and kill its connection.
-  uint64_t thread = 0;
-  for (int i = 0; i < 500 && thread == 0; ++i) {
-    auto res = admin->query("SELECT id FROM information_schema.processlist "
-                            "WHERE info LIKE 'SELECT SLEEP(20)%'");
-    REQUIRE(res);
-    if (res->row_count() == 1)
-      thread = *res->scalar<uint64_t>();
-    else
-      std::this_thread::sleep_for(10ms);
-  }
+  auto thread = test::running_thread(*admin, "SELECT SLEEP(20)%");
   REQUIRE(thread != 0);
   REQUIRE(admin->query(fmt::format("KILL CONNECTION {}", thread)));
   caf::expected<result> lost{make_error(errc::internal, "none")};

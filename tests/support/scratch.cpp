@@ -1,7 +1,9 @@
 #include "scratch.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include <unistd.h>
 
@@ -11,6 +13,22 @@
 #include "troupe/error.hpp"
 
 namespace troupe::test {
+
+uint64_t running_thread(mariadb::sync_connection& admin,
+                        const std::string& info_like, const std::string& db) {
+  for (int i = 0; i < 500; ++i) {
+    auto res = admin.execute("SELECT id FROM information_schema.processlist "
+                             "WHERE info LIKE ? AND (? = '' OR db = ?) "
+                             "AND id <> CONNECTION_ID()",
+                             {info_like, db, db});
+    if (!res)
+      throw std::runtime_error("processlist: " + render(res.error()));
+    if (res->row_count() == 1)
+      return *res->scalar<uint64_t>();
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  return 0;
+}
 
 mariadb::connect_options server_options() {
   auto x = server_dsn();

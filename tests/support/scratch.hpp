@@ -18,6 +18,13 @@ mariadb::connect_options server_options();
 std::unique_ptr<mariadb::sync_connection>
 connect(const mariadb::connect_options& options = server_options());
 
+/// Waits (bounded, about 5 s) until the server runs a statement whose text
+/// matches the LIKE pattern `info_like` (in database `db` when not empty);
+/// returns its server thread id, or 0 when none showed up.
+uint64_t running_thread(mariadb::sync_connection& admin,
+                        const std::string& info_like,
+                        const std::string& db = {});
+
 /// A name unique in this test run: `prefix` + pid + counter.
 std::string unique_name(std::string_view prefix);
 

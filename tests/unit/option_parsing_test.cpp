@@ -313,6 +313,7 @@ TEST_CASE("from_dsn copies the address and credentials", "[options]") {
   CHECK(x.tls == tls_mode::preferred);
   CHECK(x.init_statements.empty());
   CHECK(x.statement_cache_size == 256);
+  CHECK(x.pipelining);
 }
 
 TEST_CASE("from_dsn reads timeouts with units", "[options]") {
@@ -413,6 +414,15 @@ TEST_CASE("from_dsn reads the statement cache size and result limit",
   auto x = options_ok(with("statement_cache_size=16&max_result_bytes=64m"));
   CHECK(x.statement_cache_size == 16);
   CHECK(x.max_result_bytes == 64u << 20);
+}
+
+TEST_CASE("from_dsn turns pipelining off and rejects a value that is no "
+          "boolean",
+          "[options]") {
+  CHECK_FALSE(options_ok(with("pipelining=off")).pipelining);
+  CHECK(options_ok(with("pipelining=on")).pipelining);
+  auto err = options_rejected(with("pipelining=sometimes"));
+  CHECK_THAT(err.message, Contains("pipelining"));
 }
 
 TEST_CASE("from_dsn rejects a statement cache size of zero", "[options]") {

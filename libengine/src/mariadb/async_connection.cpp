@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "troupe/option_parsing.hpp"
+
 namespace troupe::mariadb {
 
 std::shared_ptr<async_connection>
@@ -20,12 +22,17 @@ async_connection::~async_connection() {
   // operation that was queued when the owner let go.
   auto rest = std::move(queue_);
   queue_.clear();
+  auto sent = std::move(wire_);
+  wire_.clear();
   unwatch();
+  auto err = make_error(errc::shutting_down,
+                        "the connection was destroyed before the request "
+                        "finished",
+                        true);
+  for (auto& h : sent)
+    h(err);
   for (auto& y : rest)
-    y.done(make_error(errc::shutting_down,
-                      "the connection was destroyed before the request "
-                      "finished",
-                      true));
+    y.done(err);
 }
 
 void async_connection::connect(handler h) {
@@ -38,6 +45,13 @@ void async_connection::query(std::string sql, handler h) {
 
 void async_connection::execute(std::string sql, std::vector<value> params,
                                handler h) {
+  // Straight onto the wire when nothing but pipelined executions is ahead.
+  if (!closed_ && !running_ && queue_.empty() && !conn_.broken()
+      && conn_.pipeline_send(sql, params)) {
+    wire_.push_back(std::move(h));
+    pump_wire();
+    return;
+  }
   enqueue(op{op_kind::execute, std::move(sql), std::move(params), std::move(h)});
 }
 
@@ -54,11 +68,12 @@ void async_connection::on_broken(std::function<void(caf::error)> f) {
 }
 
 bool async_connection::idle() const {
-  return !closed_ && !running_ && queue_.empty() && conn_.connected();
+  return !closed_ && !running_ && queue_.empty() && wire_.empty()
+         && conn_.connected();
 }
 
 size_t async_connection::pending() const {
-  return queue_.size();
+  return queue_.size() + wire_.size();
 }
 
 void async_connection::enqueue(op x) {
@@ -72,7 +87,7 @@ void async_connection::enqueue(op x) {
     return;
   }
   queue_.push_back(std::move(x));
-  if (!running_)
+  if (!running_ && wire_.empty())
     start_next();
 }
 
@@ -82,6 +97,14 @@ void async_connection::start_next() {
   auto keep = shared_from_this();
   while (!running_ && !queue_.empty() && !closed_) {
     auto& x = queue_.front();
+    if (x.kind == op_kind::execute && conn_.pipeline_send(x.sql, x.params)) {
+      // Pipelined (behind others sent the same way): no waiting here.
+      wire_.push_back(std::move(x.done));
+      queue_.pop_front();
+      continue;
+    }
+    if (!wire_.empty())
+      break; // libmariadb runs it once every answer due has arrived
     running_ = true;
     int status = 0;
     switch (x.kind) {
@@ -109,7 +132,9 @@ void async_connection::start_next() {
     // the next one instead of waiting for an event that will never come.
     complete();
   }
-  if (!running_ && queue_.empty())
+  if (!wire_.empty())
+    pump_wire();
+  else if (!running_ && queue_.empty())
     watch_idle();
 }
 
@@ -161,6 +186,10 @@ void async_connection::on_io(int events) {
   // hang-ups are reported even for a paused socket.
   if (closed_ || (yielding_ && events != 0))
     return;
+  if (!running_ && !wire_.empty()) {
+    on_wire(events);
+    return;
+  }
   if (!running_) {
     // Readable while idle: the server closed the connection (or sent an
     // error right before closing it). Nothing of ours is lost.
@@ -205,18 +234,23 @@ void async_connection::complete() {
     unwatch();
     closed_ = true;
     conn_.close();
-    auto not_sent = make_error(errc::connection_lost,
-                               fmt::format("connection to {} broke before the "
-                                           "request was sent: {}",
-                                           conn_.options().address(),
-                                           troupe::info(err).message),
-                               true);
+    auto not_sent = not_sent_error(err);
     x.done(std::move(res));
     for (auto& y : rest)
       y.done(not_sent);
     return;
   }
   x.done(std::move(res));
+}
+
+// For the requests queued behind one that broke the connection.
+caf::error async_connection::not_sent_error(const caf::error& cause) const {
+  return make_error(errc::connection_lost,
+                    fmt::format("connection to {} broke before the request "
+                                "was sent: {}",
+                                conn_.options().address(),
+                                troupe::info(cause).message),
+                    true);
 }
 
 void async_connection::watch_idle() {
@@ -235,6 +269,10 @@ void async_connection::unwatch() {
   if (timer_ != 0) {
     loop_.cancel(timer_);
     timer_ = 0;
+  }
+  if (wire_timer_ != 0) {
+    loop_.cancel(wire_timer_);
+    wire_timer_ = 0;
   }
   if (fd_ >= 0) {
     loop_.unwatch(fd_);
@@ -257,8 +295,124 @@ void async_connection::close(caf::error reason) {
                         true);
   auto rest = std::move(queue_);
   queue_.clear();
+  auto sent = std::move(wire_);
+  wire_.clear();
+  for (auto& h : sent)
+    h(reason);
   for (auto& y : rest)
     y.done(reason);
+}
+
+// -- pipelined executions ------------------------------------------------------
+
+// Writes what is queued and waits for the answers (and for writability
+// while bytes are left).
+void async_connection::pump_wire() {
+  if (closed_ || wire_.empty())
+    return;
+  auto status = conn_.pipeline_write();
+  if (conn_.broken()) {
+    fail_wire();
+    return;
+  }
+  int fd = conn_.socket();
+  if (fd != fd_) {
+    unwatch();
+    fd_ = fd;
+  }
+  loop_.watch(fd_, io_read | (status & io_write), this);
+  // A pipeline that starts anew counts as progress: a timer left from an
+  // earlier one must not end it early. Sends behind unanswered requests do
+  // not count: only the server's answers keep a busy pipeline alive.
+  if (wire_.size() == 1)
+    ++wire_progress_;
+  arm_wire_timer();
+}
+
+void async_connection::on_wire(int events) {
+  auto keep = shared_from_this(); // a handler may drop the owner's reference
+  if ((events & io_write) && conn_.pipeline_writing())
+    conn_.pipeline_write();
+  if (events & io_read)
+    conn_.pipeline_read();
+  ++wire_progress_;
+  deliver_wire();
+}
+
+// Hands out the answers that arrived, in order; then goes on with the
+// pipeline, with what libmariadb runs, or waits idle.
+void async_connection::deliver_wire() {
+  while (conn_.pipeline_ready() > 0 && !closed_) {
+    auto h = std::move(wire_.front());
+    wire_.pop_front();
+    h(conn_.pipeline_take());
+  }
+  if (closed_)
+    return;
+  if (conn_.broken()) {
+    fail_wire();
+    return;
+  }
+  if (!wire_.empty()) {
+    loop_.watch(fd_, io_read | (conn_.pipeline_writing() ? io_write : 0), this);
+    return;
+  }
+  if (!running_ && !queue_.empty())
+    start_next();
+  else if (!running_)
+    watch_idle();
+}
+
+// The connection broke with answers due: they will never come. The requests
+// were sent and may have run (they are SELECTs, but tell the truth).
+void async_connection::fail_wire() {
+  auto keep = shared_from_this();
+  auto err = conn_.pipeline_error();
+  if (!err)
+    err = make_error(errc::connection_lost,
+                     fmt::format("connection to {} lost", conn_.options().address()),
+                     true);
+  auto sent = std::move(wire_);
+  wire_.clear();
+  auto rest = std::move(queue_);
+  queue_.clear();
+  closed_ = true;
+  unwatch();
+  conn_.close();
+  auto not_sent = not_sent_error(err);
+  for (auto& h : sent)
+    h(err);
+  for (auto& y : rest)
+    y.done(not_sent);
+}
+
+void async_connection::arm_wire_timer() {
+  if (wire_timer_ != 0)
+    return;
+  wire_seen_ = wire_progress_;
+  std::weak_ptr<async_connection> weak = weak_from_this();
+  wire_timer_ = loop_.schedule(conn_.options().read_timeout, [weak] {
+    if (auto self = weak.lock()) {
+      self->wire_timer_ = 0;
+      self->on_wire_timer();
+    }
+  });
+}
+
+void async_connection::on_wire_timer() {
+  if (closed_ || wire_.empty())
+    return;
+  if (wire_progress_ != wire_seen_) {
+    arm_wire_timer();
+    return;
+  }
+  conn_.pipeline_fail(
+    make_error(errc::query_timeout,
+               fmt::format("no answer from {} within read_timeout {}",
+                           conn_.options().address(),
+                           format_duration(conn_.options().read_timeout)),
+               true));
+  deliver_wire();
 }
 
 void kill_async(event_loop& loop, const connect_options& options,

@@ -6,8 +6,10 @@
 #include <mutex>
 #include <new>
 
+#include <cerrno>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <fmt/format.h>
 #include <mysql.h>
@@ -15,6 +17,7 @@
 #include <errmsg.h>
 
 #include "mariadb/codec.hpp"
+#include "mariadb/wire.hpp"
 #include "troupe/event_loop.hpp"
 #include "troupe/option_parsing.hpp"
 #include "troupe/sql.hpp"
@@ -146,6 +149,12 @@ connect_options::from_dsn(const dsn& x, std::vector<std::string>* unknown) {
         err = std::move(n.error());
       else
         out.statement_cache_size = *n;
+    } else if (key == "pipelining") {
+      auto b = parse_bool(key, val);
+      if (!b)
+        err = std::move(b.error());
+      else
+        out.pipelining = *b;
     } else if (key == "max_result_bytes") {
       auto n = parse_size(key, val, 1024, uint64_t{1} << 40);
       if (!n)
@@ -287,6 +296,15 @@ struct connection::statement {
   MYSQL_STMT* handle = nullptr;
   unsigned param_count = 0;
 
+  // Pipelining: whether the statement qualifies (a SELECT that reads no
+  // user variable or named lock), how its result columns travel (from its
+  // last execution through libmariadb; empty before), and whether an
+  // answer read by the pipeline changed its metadata, which libmariadb then
+  // never saw: such a statement is closed and prepared again before use.
+  bool pipelinable = false;
+  std::vector<detail::wire_column> wire_cols;
+  bool stale = false;
+
   // Result binding, rebuilt when the decoding of a result changes.
   std::vector<decode_kind> kinds;
   std::vector<MYSQL_BIND> binds;
@@ -375,6 +393,13 @@ void connection::close() {
   mysql_close(mysql_);
   mysql_ = nullptr;
   drop_statement_cache();
+  wire_.clear();
+  wire_done_ = 0;
+  wire_out_.clear();
+  wire_out_pos_ = 0;
+  wire_in_.clear();
+  wire_in_pos_ = 0;
+  wire_joined_.clear();
   connected_ = false;
   op_ = op_kind::none;
   step_ = step::idle;
@@ -588,6 +613,19 @@ void connection::read_server_info() {
       == 0)
     info_.bulk_operations = (ext & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32))
                             != 0;
+  // libmariadb asks for both whenever the server offers them (MariaDB only).
+  unsigned long caps = 0;
+  mariadb_get_infov(mysql_, MARIADB_CONNECTION_SERVER_CAPABILITIES, &caps);
+  bool mariadb_ext = !(caps & CLIENT_MYSQL);
+  cache_metadata_ = mariadb_ext
+                    && (ext & (MARIADB_CLIENT_CACHE_METADATA >> 32)) != 0;
+  extended_metadata_ = mariadb_ext
+                       && (ext & (MARIADB_CLIENT_EXTENDED_METADATA >> 32)) != 0;
+  // The pipeline decodes the classic protocol: EOF packets, no compression.
+  unsigned long client = 0;
+  mariadb_get_infov(mysql_, MARIADB_CONNECTION_CLIENT_CAPABILITIES, &client);
+  constexpr unsigned long deprecate_eof = 1ul << 24; // not in libmariadb 3.3
+  wire_capable_ = !(client & deprecate_eof) && !(client & CLIENT_COMPRESS);
   auto cipher = mysql_get_ssl_cipher(mysql_);
   info_.tls_cipher = cipher ? cipher : "";
 }
@@ -827,6 +865,11 @@ int connection::begin_prepared() {
   key_ += '\x01';
   key_ += sql_;
   if (auto i = cache_.find(key_); i != cache_.end()) {
+    if ((*i->second)->stale) {
+      // libmariadb holds outdated metadata for it: prepare it afresh.
+      lru_.splice(lru_.end(), lru_, i->second);
+      return evict_one();
+    }
     lru_.splice(lru_.begin(), lru_, i->second);
     stmt_ = lru_.front().get();
     ++stats_.statement_cache_hits;
@@ -868,6 +911,15 @@ int connection::prepared_after_prepare() {
     return 0;
   }
   stmt_->param_count = mysql_stmt_param_count(stmt_->handle);
+  {
+    auto traits = sql::classify(sql_);
+    auto upper = sql_;
+    for (auto& c : upper)
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    stmt_->pipelinable = traits.keyword == "SELECT" && !traits.opaque
+                         && sql_.find('@') == std::string::npos
+                         && upper.find("GET_LOCK") == std::string::npos;
+  }
   cache_.emplace(stmt_->key, lru_.begin());
   ++stats_.statements_prepared;
   return prepared_execute();
@@ -973,6 +1025,10 @@ int connection::prepared_after_execute() {
     result_.sets().push_back(std::move(rs));
     return prepared_after_next();
   }
+  // How a pipelined execution decodes its rows, from the latest metadata.
+  st.wire_cols.resize(n);
+  for (unsigned i = 0; i < n; ++i)
+    st.wire_cols[i] = detail::to_wire_column(h->fields[i]);
   // The metadata may differ from the last execution (ALTER TABLE, the sets
   // of a CALL): always describe the columns from the current fields.
   result_set rs;
@@ -1162,6 +1218,327 @@ int connection::prepared_after_next() {
   }
   finish(std::move(error_));
   return 0;
+}
+
+// -- pipelining ------------------------------------------------------------------------------
+
+struct connection::wire_call {
+  enum class state : uint8_t { first, columns, columns_eof, rows };
+  statement* st = nullptr;
+  state at = state::first;
+  uint64_t columns_left = 0;
+  // The columns of the current set when the answer brought its own
+  // metadata; else the statement's are used.
+  std::vector<detail::wire_column> fresh;
+  bool uses_fresh = false;
+  result res;
+  size_t bytes = 0;
+  bool too_large = false;
+  bool done = false;
+  caf::error err;
+};
+
+bool connection::pipeline_send(const std::string& sql,
+                               const std::vector<value>& params) {
+  if (!options_.pipelining || !connected() || op_ != op_kind::none
+      || !wire_capable_ || !info_.tls_cipher.empty()
+      || mysql_->status != MYSQL_STATUS_READY
+      || (mysql_->server_status & SERVER_MORE_RESULTS_EXIST))
+    return false;
+  key_.clear();
+  if (mysql_->db != nullptr)
+    key_ = mysql_->db;
+  key_ += '\x01';
+  key_ += sql;
+  auto i = cache_.find(key_);
+  if (i == cache_.end())
+    return false;
+  auto& st = **i->second;
+  if (!st.pipelinable || st.stale || st.wire_cols.empty()
+      || st.param_count != params.size())
+    return false;
+  if (!detail::encode_execute(static_cast<uint32_t>(st.handle->stmt_id),
+                              params, wire_out_))
+    return false;
+  lru_.splice(lru_.begin(), lru_, i->second);
+  ++stats_.statement_cache_hits;
+  ++stats_.executions_pipelined;
+  auto c = std::make_unique<wire_call>();
+  c->st = &st;
+  wire_.push_back(std::move(c));
+  return true;
+}
+
+int connection::pipeline_write() {
+  while (wire_out_pos_ < wire_out_.size() && !broken_) {
+    auto n = ::send(socket(), wire_out_.data() + wire_out_pos_,
+                    wire_out_.size() - wire_out_pos_,
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      wire_out_pos_ += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return io_write;
+    pipeline_fail(make_error(errc::connection_lost,
+                             fmt::format("connection to {} lost while sending: "
+                                         "{}",
+                                         options_.address(),
+                                         n < 0 ? std::strerror(errno)
+                                               : "nothing written"),
+                             true));
+    return 0;
+  }
+  wire_out_.clear();
+  wire_out_pos_ = 0;
+  return 0;
+}
+
+void connection::pipeline_read() {
+  // Up to 256 KiB per call: a long result gives the loop back in between.
+  char buf[64 * 1024];
+  for (int round = 0; round < 4 && !broken_; ++round) {
+    auto n = ::recv(socket(), buf, sizeof(buf), MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return;
+    if (n <= 0) {
+      pipeline_fail(make_error(errc::connection_lost,
+                               fmt::format("connection to {} lost: {}",
+                                           options_.address(),
+                                           n == 0 ? "the server closed it"
+                                                  : std::strerror(errno)),
+                               true));
+      return;
+    }
+    // Usually every packet arrives whole: decode straight from the buffer
+    // and keep only an incomplete tail.
+    std::string_view in{buf, static_cast<size_t>(n)};
+    bool stashed = wire_in_pos_ < wire_in_.size();
+    if (stashed) {
+      wire_in_.append(buf, static_cast<size_t>(n));
+      in = std::string_view{wire_in_}.substr(wire_in_pos_);
+    }
+    size_t used_total = 0;
+    while (!broken_) {
+      std::string_view payload;
+      bool continues = false;
+      auto used = detail::next_packet(in.substr(used_total), payload,
+                                      continues);
+      if (used == 0)
+        break;
+      used_total += used;
+      if (wire_done_ == wire_.size()) {
+        pipeline_fail(make_error(errc::connection_lost,
+                                 fmt::format("connection to {}: the server sent "
+                                             "data nobody asked for",
+                                             options_.address()),
+                                 true));
+        return;
+      }
+      if (continues || !wire_joined_.empty()) {
+        wire_joined_.append(payload);
+        if (wire_joined_.size() > options_.max_allowed_packet) {
+          pipeline_fail(make_error(errc::connection_lost,
+                                   fmt::format("connection to {}: a packet "
+                                               "exceeds max_allowed_packet",
+                                               options_.address()),
+                                   true));
+          return;
+        }
+        if (continues)
+          continue;
+        payload = wire_joined_;
+      }
+      bool ok = wire_packet(payload);
+      wire_joined_.clear();
+      if (!ok) {
+        pipeline_fail(make_error(errc::connection_lost,
+                                 fmt::format("connection to {}: malformed "
+                                             "answer to a pipelined "
+                                             "execution",
+                                             options_.address()),
+                                 true));
+        return;
+      }
+    }
+    if (stashed) {
+      wire_in_pos_ += used_total;
+      if (wire_in_pos_ == wire_in_.size()) {
+        wire_in_.clear();
+        wire_in_pos_ = 0;
+      }
+    } else if (used_total < in.size()) {
+      wire_in_.assign(in.substr(used_total));
+      wire_in_pos_ = 0;
+    }
+    if (static_cast<size_t>(n) < sizeof(buf))
+      return;
+  }
+}
+
+// One packet of the answer to the oldest unfinished call. False when it
+// makes no sense at this point (the connection is then out of sync).
+bool connection::wire_packet(std::string_view payload) {
+  using state = wire_call::state;
+  auto& c = *wire_[wire_done_];
+  auto head = payload.empty() ? 0 : static_cast<uint8_t>(payload.front());
+  auto note_status = [this](uint16_t status, uint16_t warnings) {
+    mysql_->server_status = status;
+    mysql_->warning_count = warnings;
+    if (status & SERVER_SESSION_STATE_CHANGED)
+      state_changed_ = true;
+  };
+  auto& sets = c.res.sets();
+  if (head == 0xFF && (c.at == state::first || c.at == state::rows)) {
+    // The statement failed (before or while sending rows): it alone.
+    detail::err_packet e;
+    if (!detail::parse_err(payload, e))
+      return false;
+    wire_finish(c, classify(e.code, e.sqlstate.c_str(), e.message.c_str(),
+                            false));
+    return true;
+  }
+  switch (c.at) {
+    case state::first: {
+      if (head == 0x00) {
+        detail::ok_packet ok;
+        if (!detail::parse_ok(payload, ok,
+                              (mysql_->server_capabilities
+                               & CLIENT_SESSION_TRACKING)
+                                != 0))
+          return false;
+        result_set rs;
+        rs.affected_rows = ok.affected_rows;
+        rs.last_insert_id = ok.last_insert_id;
+        rs.warnings = ok.warnings;
+        rs.info = std::move(ok.info);
+        sets.push_back(std::move(rs));
+        note_status(ok.status, ok.warnings);
+        if (!(ok.status & SERVER_MORE_RESULTS_EXIST))
+          wire_finish(c, {});
+        return true;
+      }
+      if (head == 0xFB) // LOCAL INFILE request: never for a SELECT
+        return false;
+      uint64_t n = 0;
+      uint64_t follows = 1;
+      if (!detail::read_lenenc(payload, n) || n == 0)
+        return false;
+      if (cache_metadata_) {
+        if (payload.empty())
+          return false;
+        follows = static_cast<uint8_t>(payload.front());
+      }
+      sets.emplace_back();
+      auto& cols = sets.back().columns();
+      cols.reserve(n);
+      if (follows) {
+        c.uses_fresh = true;
+        c.fresh.clear();
+        c.fresh.reserve(n);
+        c.columns_left = n;
+        c.at = state::columns;
+        return true;
+      }
+      // Unchanged since libmariadb last read them.
+      auto* h = c.st->handle;
+      if (n != c.st->wire_cols.size() || h->fields == nullptr
+          || mysql_stmt_field_count(h) != n)
+        return false;
+      c.uses_fresh = false;
+      for (unsigned i = 0; i < n; ++i)
+        cols.push_back(detail::to_column(h->fields[i]));
+      c.at = state::columns_eof;
+      return true;
+    }
+    case state::columns: {
+      column col;
+      detail::wire_column wc;
+      if (!detail::parse_column(payload, extended_metadata_, col, wc))
+        return false;
+      sets.back().columns().push_back(std::move(col));
+      c.fresh.push_back(wc);
+      if (--c.columns_left == 0) {
+        c.at = state::columns_eof;
+        // libmariadb never saw these: with cached metadata the server will
+        // not send them again, so the statement is prepared afresh before
+        // libmariadb runs it next.
+        if (cache_metadata_)
+          c.st->stale = true;
+      }
+      return true;
+    }
+    case state::columns_eof:
+      if (!detail::is_eof(payload))
+        return false;
+      c.at = state::rows;
+      return true;
+    case state::rows: {
+      auto& rs = sets.back();
+      if (detail::is_eof(payload)) {
+        uint16_t warnings = 0, status = 0;
+        if (!detail::parse_eof(payload, warnings, status))
+          return false;
+        rs.warnings = warnings;
+        note_status(status, warnings);
+        if (status & SERVER_MORE_RESULTS_EXIST)
+          c.at = state::first;
+        else
+          wire_finish(c, {});
+        return true;
+      }
+      if (c.too_large)
+        return true; // read and discarded
+      const auto& cols = c.uses_fresh ? c.fresh : c.st->wire_cols;
+      if (!detail::decode_row(payload, cols, rs.cells(), c.bytes))
+        return false;
+      if (c.bytes > options_.max_result_bytes) {
+        c.too_large = true;
+        for (auto& s : sets)
+          s.cells().clear();
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+void connection::wire_finish(wire_call& c, caf::error err) {
+  if (!err && c.too_large)
+    err = make_error(errc::result_too_large,
+                     fmt::format("the result exceeded max_result_bytes ({} "
+                                 "bytes); its rows were read and discarded",
+                                 options_.max_result_bytes));
+  // A fatal error (the connection was killed, the server shuts down): the
+  // answers behind it will never come.
+  if (broken_ && !wire_error_)
+    wire_error_ = make_error(errc::connection_lost,
+                             fmt::format("connection to {} lost: {}",
+                                         options_.address(),
+                                         troupe::info(err).message),
+                             true);
+  c.err = std::move(err);
+  c.done = true;
+  ++wire_done_;
+}
+
+caf::expected<result> connection::pipeline_take() {
+  auto c = std::move(wire_.front());
+  wire_.pop_front();
+  --wire_done_;
+  if (c->err)
+    return std::move(c->err);
+  return std::move(c->res);
+}
+
+void connection::pipeline_fail(caf::error err) {
+  broken_ = true;
+  if (!wire_error_)
+    wire_error_ = std::move(err);
 }
 
 // -- ping and reset ---------------------------------------------------------------------------

@@ -66,6 +66,13 @@ public:
   /// The number of operations running or queued.
   size_t pending() const;
 
+  /// True while pipelined executions await answers and nothing else is
+  /// queued: another qualifying `execute` goes onto the wire right away
+  /// instead of waiting for the answers before it.
+  bool pipelining() const {
+    return !wire_.empty() && queue_.empty() && !running_ && !closed_;
+  }
+
   const connection& raw() const { return conn_; }
 
 private:
@@ -87,6 +94,13 @@ private:
   void complete();
   void watch_idle();
   void unwatch();
+  caf::error not_sent_error(const caf::error& cause) const;
+  void pump_wire();
+  void on_wire(int events);
+  void deliver_wire();
+  void fail_wire();
+  void arm_wire_timer();
+  void on_wire_timer();
 
   event_loop& loop_;
   connection conn_;
@@ -98,6 +112,13 @@ private:
   uint64_t yield_token_ = 0;
   bool yielding_ = false;
   std::function<void(caf::error)> on_broken_;
+  // Handlers of the pipelined executions, in the order of their answers.
+  std::deque<handler> wire_;
+  // The pipeline's timeout: no byte moved for read_timeout while answers
+  // are due. One timer at a time, re-armed while bytes move.
+  event_loop::timer_id wire_timer_ = 0;
+  uint64_t wire_progress_ = 0;
+  uint64_t wire_seen_ = 0;
 };
 
 /// Kills a statement (`KILL QUERY`) or a whole session (`KILL CONNECTION`)

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <memory>
 #include <string>
@@ -88,6 +89,10 @@ struct connect_options {
   size_t max_result_bytes = size_t{256} << 20;
   /// The largest packet the client accepts from the server.
   size_t max_allowed_packet = size_t{1} << 30;
+  /// Send executions of cached SELECT statements without waiting for the
+  /// answers before them (see `connection::can_pipeline`). Off: every
+  /// statement goes through libmariadb, one at a time.
+  bool pipelining = true;
 
   /// Fills the options from a DSN. Recognised query options:
   /// `connect_timeout`, `read_timeout`, `write_timeout` (milliseconds, or
@@ -95,7 +100,7 @@ struct connect_options {
   /// preferred, required, verify_ca, verify_identity), `tls_ca`,
   /// `tls_capath`, `tls_cert`, `tls_key`, `tls_cipher`, `init` (one
   /// statement; may be repeated as init1, init2, ...),
-  /// `statement_cache_size`, `max_result_bytes`. Keys the driver does not know
+  /// `statement_cache_size`, `max_result_bytes`, `pipelining` (on, off). Keys the driver does not know
   /// are appended to `unknown` when given, and are an error otherwise.
   static caf::expected<connect_options>
   from_dsn(const dsn& x, std::vector<std::string>* unknown = nullptr);
@@ -126,6 +131,8 @@ struct connection_stats {
   uint64_t statements_prepared = 0;
   uint64_t statements_evicted = 0;
   uint64_t statement_cache_hits = 0;
+  /// Executions sent by the pipeline instead of libmariadb.
+  uint64_t executions_pipelined = 0;
 };
 
 /// One server connection as a state machine. See the file comment.
@@ -159,6 +166,48 @@ public:
 
   /// Continues the running operation after `events` (io_events) happened.
   int resume(int events);
+
+  // -- pipelining: executions sent without waiting for earlier answers -----
+  // libmariadb sends a command and reads its answer before the next one.
+  // Executions of a prepared SELECT that ran here before may instead be
+  // written straight to the socket, several in a row, and their answers
+  // decoded as they arrive (binary protocol, in order). Only while no
+  // operation of the above runs; none may start while answers are due.
+
+  /// Queues an execution of `sql` for sending, if it qualifies: pipelining
+  /// on, connected without TLS, no operation running, the statement a cached
+  /// SELECT that ran once through libmariadb, reads no user variable or
+  /// named lock (those change the session's state), and its request fits
+  /// one packet. False (nothing queued) otherwise: use `start_execute`.
+  bool pipeline_send(const std::string& sql, const std::vector<value>& params);
+
+  /// Writes what is queued. Returns io_write while some is left, else 0. A
+  /// failed write breaks the connection.
+  int pipeline_write();
+
+  /// Reads and decodes what arrived (up to a bounded amount per call).
+  /// Afterwards `pipeline_ready()` answers are ready in order. A closed socket
+  /// or malformed data breaks the connection.
+  void pipeline_read();
+
+  /// Answers due (sent or queued, not yet taken).
+  size_t pipeline_due() const { return wire_.size(); }
+
+  /// The number of answers that can be taken.
+  size_t pipeline_ready() const { return wire_done_; }
+
+  /// The oldest finished answer. Precondition: pipeline_ready() > 0.
+  caf::expected<result> pipeline_take();
+
+  /// True while bytes wait to be written.
+  bool pipeline_writing() const { return wire_out_pos_ < wire_out_.size(); }
+
+  /// Ends the pipeline with `err` (e.g. a timeout): the connection breaks;
+  /// every answer due fails with `err`.
+  void pipeline_fail(caf::error err);
+
+  /// The error the pipeline broke with (after broken()).
+  caf::error pipeline_error() const { return wire_error_; }
 
   /// The outcome of the finished operation (empty result for connect, ping
   /// and reset). Call once after an operation finished.
@@ -238,6 +287,9 @@ private:
   int begin_setup(bool after_connect);
   int next_setup();
   void track_session_state();
+  struct wire_call;
+  bool wire_packet(std::string_view payload);
+  void wire_finish(wire_call& c, caf::error err);
 
   connect_options options_;
   st_mysql* mysql_ = nullptr;
@@ -292,6 +344,19 @@ private:
   bool evict_all_ = false;
   // How the cells of the current text result set are decoded.
   std::vector<uint8_t> text_kinds_;
+
+  // Pipelined executions: answers due in order, bytes to write, bytes read.
+  std::deque<std::unique_ptr<wire_call>> wire_;
+  size_t wire_done_ = 0; // finished calls at the front of wire_
+  std::string wire_out_;
+  size_t wire_out_pos_ = 0;
+  std::string wire_in_;
+  size_t wire_in_pos_ = 0;
+  std::string wire_joined_; // a payload continued over several packets
+  caf::error wire_error_;
+  bool cache_metadata_ = false;
+  bool extended_metadata_ = false;
+  bool wire_capable_ = false;
 };
 
 /// A connection driven by poll(2) on the calling thread. Every call blocks
