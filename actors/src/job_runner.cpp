@@ -49,7 +49,8 @@ void complete(const job_ptr& j, caf::expected<result> r,
     j->reply.deliver_error(err);
   }
   if (ctx.batcher)
-    ctx.batcher->add(done_entry{ctx.id, exec, how, !j->notify, tx_open});
+    ctx.batcher->add(
+      done_entry{ctx.id, exec, how, !j->notify, tx_open, j->pipelined});
   if (how == outcome::fatal)
     caf::anon_send(ctx.connection, broken_atom::value, std::move(err));
 }
@@ -89,18 +90,19 @@ void done_batcher::flush() {
 
 bool job_lane::submit(job_ptr& j) {
   std::lock_guard<std::mutex> guard{mtx_};
-  if (running_ || blocked_) {
+  if (blocked_ || (running_ > 0 && (!accepting_ || !waiting_.empty()))) {
     waiting_.push_back(std::move(j));
     return false;
   }
-  running_ = true;
+  ++running_;
   return true;
 }
 
 job_ptr job_lane::next() {
   std::lock_guard<std::mutex> guard{mtx_};
   if (waiting_.empty() || blocked_) {
-    running_ = false;
+    if (running_ > 0)
+      --running_;
     return nullptr;
   }
   auto j = std::move(waiting_.front());
@@ -108,9 +110,21 @@ job_ptr job_lane::next() {
   return j;
 }
 
+job_ptr job_lane::more(bool accepting) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  accepting_ = accepting;
+  if (!accepting || waiting_.empty() || blocked_)
+    return nullptr;
+  auto j = std::move(waiting_.front());
+  waiting_.pop_front();
+  ++running_;
+  return j;
+}
+
 void job_lane::block() {
   std::lock_guard<std::mutex> guard{mtx_};
-  running_ = false;
+  if (running_ > 0)
+    --running_;
   blocked_ = true;
 }
 
@@ -202,12 +216,22 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
     if (auto next = lane->next())
       run_job(conn, std::move(next), ctx, lane);
   };
+  bool prepared = !j->ping && !j->stmt.params.empty();
   if (j->ping)
     conn->ping(std::move(done));
-  else if (j->stmt.params.empty())
+  else if (!prepared)
     conn->query(j->stmt.sql, std::move(done));
   else
     conn->execute(j->stmt.sql, std::move(j->stmt.params), std::move(done));
+  // Pipelining: the driver wrote it without waiting for the answers before
+  // it (nothing else is queued there). Then the jobs waiting behind it go
+  // too (pipeline_depth bounds how many wait here).
+  bool pipelining = conn->pipelining();
+  if (pipelining && prepared)
+    j->pipelined = true;
+  if (lane)
+    if (auto more = lane->more(pipelining))
+      run_job(conn, std::move(more), std::move(ctx), std::move(lane));
 }
 
 } // namespace troupe::detail

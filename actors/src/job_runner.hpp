@@ -43,20 +43,28 @@ struct job_context {
   std::shared_ptr<done_batcher> batcher;
 };
 
-/// The pool's jobs for one connection: the one running and the ones queued
-/// behind it (pipelining). Shared by the supervisor, which adds, expires and
-/// takes back waiting jobs, and the connection's loop, which starts the next
-/// waiting job when one completes: under load a request then reaches its
-/// connection without waking the loop and without a supervisor round trip.
+/// The pool's jobs for one connection: the ones running (several when the
+/// driver pipelines them) and the ones queued behind (pipeline_depth > 1).
+/// Shared by the supervisor, which adds, expires and takes back waiting
+/// jobs, and the connection's loop, which starts waiting jobs when running
+/// ones complete or the driver accepts more: under load a request then
+/// reaches its connection without waking the loop and without a supervisor
+/// round trip.
 class job_lane {
 public:
-  /// Queues `j` if a job runs; returns true if the lane was idle and the
-  /// caller must start `j` on the loop (the lane is then running).
+  /// Queues `j` if a job runs; returns true if the caller must start `j` on
+  /// the loop: the lane was idle, or the driver pipelines what runs and takes
+  /// more (the lane then counts `j` as running).
   bool submit(job_ptr& j);
 
-  /// Loop thread, after a job completed: the next waiting job, or null (the
-  /// lane is idle then).
+  /// Loop thread, after a job completed: the next waiting job (which then
+  /// runs in its place), or null.
   job_ptr next();
+
+  /// Loop thread, after starting a job: notes whether the driver takes more
+  /// jobs next to the running ones (`accepting`), and if so returns one more
+  /// waiting job to start, or null.
+  job_ptr more(bool accepting);
 
   /// Loop thread, after a job left a transaction open: the lane stops. Jobs
   /// stay (or arrive) waiting until the supervisor drains them, rolls the
@@ -77,8 +85,9 @@ public:
 private:
   mutable std::mutex mtx_;
   std::deque<job_ptr> waiting_;
-  bool running_ = false;
+  size_t running_ = 0;
   bool blocked_ = false;
+  bool accepting_ = false;
 };
 using lane_ptr = std::shared_ptr<job_lane>;
 

@@ -49,6 +49,8 @@ struct job {
   statement stmt;
   /// An end-to-end ping instead of a statement: replies a ping_info.
   bool ping = false;
+  /// Set on the loop: the driver pipelined it.
+  bool pipelined = false;
   std::chrono::steady_clock::time_point enqueued;
   std::chrono::steady_clock::time_point deadline;
 };
@@ -79,6 +81,8 @@ struct done_entry {
   /// The connection reports an open transaction after the job: it must be
   /// rolled back before anyone else uses it.
   bool tx_open = false;
+  /// The driver pipelined it (wrote it without waiting for earlier answers).
+  bool pipelined = false;
 };
 using done_batch = std::vector<done_entry>;
 

@@ -659,6 +659,8 @@ void on_ready(self_ptr self, slot& s, const conn_info& info) {
 void on_done(self_ptr self, slot& s, const done_entry& x) {
   auto& st = self->state;
   st.exec.record(x.exec_us);
+  if (x.pipelined)
+    ++st.totals.pipelined;
   if (x.how == outcome::ok)
     ++st.totals.served;
   else

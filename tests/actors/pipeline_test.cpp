@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -283,4 +284,77 @@ TEST_CASE("with use_reactor the engine runs its connections on the CAF "
         FAIL("dispose failed: " << render(e));
       });
   }
+}
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "requests pipelined onto a connection that is killed all fail "
+                 "with connection_lost and are not sent again",
+                 "[pool][pipeline]") {
+  test::scratch_database db{"pipeline_kill"};
+  auto engine = spawn(pipelined(db, 1, 4));
+  wait_for_status(engine, [](const pool_status& s) { return s.idle == 1; });
+  const std::string sql = "SELECT SLEEP(?), ?";
+  // Prepared through libmariadb once; from then on it may be pipelined.
+  REQUIRE(query(engine, sql, {0, 0}));
+  requests reqs{sys};
+  reqs.send(engine, statement{sql, {20, 1}});
+  for (int i = 2; i <= 4; ++i)
+    reqs.send(engine, statement{sql, {0, i}});
+  // Nothing waits in the pool: all four were written to the connection.
+  wait_for_status(engine, [](const pool_status& s) {
+    return s.busy == 1 && s.waiting == 0;
+  });
+  auto admin = test::connect();
+  auto thread = test::running_thread(*admin, "SELECT SLEEP(%", db.name());
+  REQUIRE(thread != 0);
+  REQUIRE(admin->query(fmt::format("KILL CONNECTION {}", thread)));
+  // Sent means maybe run: none is re-sent on the replacement, each fails.
+  for (size_t i = 0; i < 4; ++i) {
+    auto r = reqs.receive(i);
+    REQUIRE_FALSE(r);
+    INFO(render(r.error()));
+    CHECK(info(r.error()).code == errc::connection_lost);
+  }
+  auto after = query(engine, sql, {0, 5});
+  REQUIRE(after);
+  CHECK(after->row(0)[1] == value{int64_t{5}});
+  auto st = wait_for_status(engine,
+                            [](const pool_status& s) { return s.opened >= 2; });
+  CHECK(st.size == 1);
+}
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "with pipeline_depth 8, concurrent point selects ride the "
+                 "connections together and each gets its own answer",
+                 "[pool][pipeline]") {
+  test::scratch_database db{"pipeline_many"};
+  db.run(fmt::format("CREATE TABLE `{}`.kv (id INT PRIMARY KEY, v BIGINT)",
+                     db.name()));
+  db.run(fmt::format("INSERT INTO `{}`.kv SELECT seq, seq * 7 FROM seq_1_to_500",
+                     db.name()));
+  auto cfg = pipelined(db, 2, 8);
+  cfg.pool.max_waiters = 1000;
+  auto engine = spawn(cfg);
+  wait_for_status(engine, [](const pool_status& s) { return s.idle == 2; });
+  const std::string sql = "SELECT v, ? FROM kv WHERE id = ?";
+  requests reqs{sys};
+  for (int i = 1; i <= 500; ++i)
+    reqs.send(engine, statement{sql, {i, i}});
+  int correct = 0;
+  for (size_t i = 0; i < 500; ++i) {
+    auto r = reqs.receive(i);
+    auto id = static_cast<int64_t>(i + 1);
+    if (r && r->row_count() == 1 && r->row(0)[0] == value{id * 7}
+        && r->row(0)[1] == value{id})
+      ++correct;
+  }
+  CHECK(correct == 500);
+  auto st = wait_for_status(engine, [](const pool_status& s) {
+    return s.served >= 500 && s.busy == 0;
+  });
+  CHECK(st.peak_size == 2);
+  // The first execution on each connection prepares the statement; most of
+  // the rest find others in flight on their connection.
+  CHECK(st.pipelined > 250);
+  CHECK(st.pipelined <= 498);
 }

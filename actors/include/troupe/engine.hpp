@@ -122,6 +122,9 @@ struct pool_status {
   uint64_t failed_requests = 0;
   uint64_t overloaded = 0;
   uint64_t timed_out = 0;
+  /// Executions the driver pipelined: written to a connection without
+  /// waiting for the answers before them (docs/architecture.md).
+  uint64_t pipelined = 0;
   /// True while the database is unreachable and requests fail fast.
   bool circuit_open = false;
   /// The last connect error, rendered (empty when none).
@@ -137,7 +140,7 @@ typename Inspector::result_type inspect(Inspector& f, pool_status& x) {
   return f(caf::meta::type_name("troupe::pool_status"), x.size, x.idle, x.busy,
            x.connecting, x.leased, x.sessions, x.waiting, x.min_size, x.max_size, x.peak_size,
            x.opened, x.closed, x.failed, x.reconnects, x.reclaimed, x.served,
-           x.failed_requests, x.overloaded, x.timed_out, x.circuit_open,
+           x.failed_requests, x.overloaded, x.timed_out, x.pipelined, x.circuit_open,
            x.last_connect_error, x.queue_wait_p50, x.queue_wait_p99,
            x.exec_p50, x.exec_p99);
 }
