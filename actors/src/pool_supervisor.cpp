@@ -343,7 +343,8 @@ slot* pipeline_slot(self_ptr self) {
     return nullptr;
   slot* best = nullptr;
   for (auto& s : self->state.slots)
-    if (s.state == slot_state::busy && s.inflight < depth
+    // Not one waiting for its clean-up (a transaction was left open).
+    if (s.state == slot_state::busy && !s.dirty && s.inflight < depth
         && (best == nullptr || s.inflight < best->inflight))
       best = &s;
   return best;
