@@ -121,6 +121,16 @@ job_ptr job_lane::more(bool accepting) {
   return j;
 }
 
+bool job_lane::put_back(job_ptr& j) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (running_ <= 1)
+    return false;
+  --running_;
+  accepting_ = false;
+  waiting_.push_front(std::move(j));
+  return true;
+}
+
 void job_lane::block() {
   std::lock_guard<std::mutex> guard{mtx_};
   if (running_ > 0)
@@ -198,7 +208,7 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
   std::string version;
   if (j->ping)
     version = conn->raw().info().version;
-  auto done = [j, ctx, started, conn, lane,
+  mariadb::async_connection::handler done = [j, ctx, started, conn, lane,
                version = std::move(version)](caf::expected<result> r) {
     // After an autocommit job nothing may stay open (a BEGIN sneaked in
     // through CALL or a comment); the supervisor cleans such a connection.
@@ -217,18 +227,38 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
       run_job(conn, std::move(next), ctx, lane);
   };
   bool prepared = !j->ping && !j->stmt.params.empty();
-  if (j->ping)
-    conn->ping(std::move(done));
-  else if (!prepared)
-    conn->query(j->stmt.sql, std::move(done));
-  else
-    conn->execute(j->stmt.sql, std::move(j->stmt.params), std::move(done));
-  // Pipelining: the driver wrote it without waiting for the answers before
-  // it (nothing else is queued there). Then the jobs waiting behind it go
-  // too (pipeline_depth bounds how many wait here).
+  auto start = [&] {
+    if (j->ping)
+      conn->ping(std::move(done));
+    else if (!prepared)
+      conn->query(j->stmt.sql, std::move(done));
+    else
+      conn->execute(j->stmt.sql, std::move(j->stmt.params), std::move(done));
+  };
+  bool sent = false;
+  if (lane && !conn->idle()) {
+    // Other jobs of the lane run on the connection: this one may join them
+    // only on the wire. Otherwise it waits on the lane for its turn, where
+    // the supervisor can still expire it, move it, or take it back from a
+    // connection a transaction was left open on.
+    sent = prepared && conn->try_pipeline(j->stmt.sql, j->stmt.params, done);
+    if (!sent) {
+      if (lane->put_back(j))
+        return;
+      // No other job of the lane runs there (the connection is busy with
+      // its own work): queue behind that, as before.
+      start();
+    }
+  } else {
+    start();
+    // Pipelined when the driver wrote it without waiting (nothing else is
+    // queued there).
+    sent = prepared && conn->pipelining();
+  }
+  j->pipelined = sent;
+  // While the driver pipelines, the jobs waiting behind go too
+  // (pipeline_depth bounds how many wait here).
   bool pipelining = conn->pipelining();
-  if (pipelining && prepared)
-    j->pipelined = true;
   if (lane)
     if (auto more = lane->more(pipelining))
       run_job(conn, std::move(more), std::move(ctx), std::move(lane));

@@ -61,6 +61,12 @@ public:
   /// runs in its place), or null.
   job_ptr next();
 
+  /// Loop thread: gives back a started job that cannot run yet (it may not
+  /// join the jobs running on the connection); it waits at the head of the
+  /// lane. False (nothing done) when no other job of the lane runs, so
+  /// nothing would start it later.
+  bool put_back(job_ptr& j);
+
   /// Loop thread, after starting a job: notes whether the driver takes more
   /// jobs next to the running ones (`accepting`), and if so returns one more
   /// waiting job to start, or null.

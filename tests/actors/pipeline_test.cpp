@@ -358,3 +358,27 @@ TEST_CASE_METHOD(test::actor_fixture,
   CHECK(st.pipelined > 250);
   CHECK(st.pipelined <= 498);
 }
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "a request that cannot join pipelined ones waits on the lane "
+                 "and keeps its deadline",
+                 "[pool][pipeline]") {
+  test::scratch_database db{"pipeline_join"};
+  auto engine = spawn(pipelined(db, 1, 4));
+  wait_for_status(engine, [](const pool_status& s) { return s.idle == 1; });
+  const std::string slow = "SELECT SLEEP(?)";
+  REQUIRE(query(engine, slow, {0}));
+  requests reqs{sys};
+  reqs.send(engine, statement{slow, {3}});
+  wait_for_status(engine, [](const pool_status& s) { return s.busy == 1; });
+  // A text query cannot be pipelined: it waits on the lane (not in the
+  // driver's queue), where its deadline still applies.
+  statement text{"SELECT 1"};
+  text.timeout_ms = 300;
+  reqs.send(engine, text);
+  auto r = reqs.receive(1);
+  REQUIRE_FALSE(r);
+  CHECK(info(r.error()).code == errc::checkout_timeout);
+  CHECK(reqs.receive(0));
+  CHECK(query(engine, "SELECT 2"));
+}

@@ -437,3 +437,49 @@ TEST_CASE("destroying a connection answers its pipelined executions",
   CHECK(*shutting_down == 3);
   loop->stop();
 }
+
+TEST_CASE("executions on the wire when their table changes all decode with "
+          "the new metadata",
+          "[driver][pipeline]") {
+  test::scratch_database db{"pipe_alter2"};
+  db.run("CREATE TABLE m (id INT PRIMARY KEY, v INT)");
+  db.run("INSERT INTO m VALUES (1, 10)");
+  auto loop = make_epoll_loop("test-io");
+  auto conn = open(*loop, db.options());
+  const std::string slow = "SELECT SLEEP(?)";
+  const std::string sql = "SELECT * FROM m WHERE id = ?";
+  REQUIRE(run_batch(*loop, conn, {{slow, {0}}, {sql, {1}}})[1]);
+  // Three executions go onto the wire; the table changes while the first
+  // sleeps. The second gets the new metadata, the third is told it is
+  // unchanged (since the second) and must be decoded the same way.
+  auto done = std::make_shared<std::promise<answers>>();
+  auto f = done->get_future();
+  test::run_on(*loop, [&] {
+    auto out = std::make_shared<answers>();
+    auto collect = [out, done](caf::expected<result> r) {
+      out->push_back(std::move(r));
+      if (out->size() == 3)
+        done->set_value(std::move(*out));
+    };
+    conn->execute(slow, {1}, collect);
+    conn->execute(sql, {1}, collect);
+    conn->execute(sql, {1}, collect);
+  });
+  db.run("ALTER TABLE m MODIFY v VARCHAR(20), ADD COLUMN w DATE");
+  db.run("UPDATE m SET v = 'ten', w = '2024-01-02'");
+  REQUIRE(f.wait_for(30s) == std::future_status::ready);
+  auto res = f.get();
+  CHECK(pipelined(*loop, conn) == 3);
+  REQUIRE(res[0]);
+  for (size_t i = 1; i < 3; ++i) {
+    INFO("execution " << i);
+    if (!res[i])
+      FAIL(render(res[i].error()));
+    REQUIRE(res[i]->columns().size() == 3);
+    CHECK(res[i]->columns()[1].type == column_type::varchar);
+    CHECK(res[i]->row(0)[1] == value{"ten"s});
+    CHECK(res[i]->row(0)[2] == value{date{2024, 1, 2}});
+  }
+  close_on_loop(*loop, conn);
+  loop->stop();
+}

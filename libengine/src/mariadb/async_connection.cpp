@@ -45,14 +45,20 @@ void async_connection::query(std::string sql, handler h) {
 
 void async_connection::execute(std::string sql, std::vector<value> params,
                                handler h) {
-  // Straight onto the wire when nothing but pipelined executions is ahead.
-  if (!closed_ && !running_ && queue_.empty() && !conn_.broken()
-      && conn_.pipeline_send(sql, params)) {
-    wire_.push_back(std::move(h));
-    pump_wire();
+  if (try_pipeline(sql, params, h))
     return;
-  }
   enqueue(op{op_kind::execute, std::move(sql), std::move(params), std::move(h)});
+}
+
+bool async_connection::try_pipeline(const std::string& sql,
+                                    const std::vector<value>& params,
+                                    handler& h) {
+  if (closed_ || running_ || !queue_.empty() || conn_.broken()
+      || !conn_.pipeline_send(sql, params))
+    return false;
+  wire_.push_back(std::move(h));
+  pump_wire();
+  return true;
 }
 
 void async_connection::ping(handler h) {
@@ -339,15 +345,21 @@ void async_connection::on_wire(int events) {
   deliver_wire();
 }
 
-// Hands out the answers that arrived, in order; then goes on with the
-// pipeline, with what libmariadb runs, or waits idle.
-void async_connection::deliver_wire() {
+// Calls the handlers of the answers that arrived, in order. False when a
+// handler closed the connection.
+bool async_connection::hand_out_answers() {
   while (conn_.pipeline_ready() > 0 && !closed_) {
     auto h = std::move(wire_.front());
     wire_.pop_front();
     h(conn_.pipeline_take());
   }
-  if (closed_)
+  return !closed_;
+}
+
+// Hands out the answers that arrived, in order; then goes on with the
+// pipeline, with what libmariadb runs, or waits idle.
+void async_connection::deliver_wire() {
+  if (!hand_out_answers())
     return;
   if (conn_.broken()) {
     fail_wire();
@@ -367,6 +379,9 @@ void async_connection::deliver_wire() {
 // were sent and may have run (they are SELECTs, but tell the truth).
 void async_connection::fail_wire() {
   auto keep = shared_from_this();
+  // Answers that arrived complete before the break are answers.
+  if (!hand_out_answers())
+    return;
   auto err = conn_.pipeline_error();
   if (!err)
     err = make_error(errc::connection_lost,

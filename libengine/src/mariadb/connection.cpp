@@ -304,6 +304,10 @@ struct connection::statement {
   bool pipelinable = false;
   std::vector<detail::wire_column> wire_cols;
   bool stale = false;
+  // The result columns the pipeline last received (when the server sent new
+  // metadata to it): the server skips sending them again, so later answers
+  // are described with these. Empty: libmariadb's fields are current.
+  std::vector<column> wire_columns;
 
   // Result binding, rebuilt when the decoding of a result changes.
   std::vector<decode_kind> kinds;
@@ -1227,10 +1231,8 @@ struct connection::wire_call {
   statement* st = nullptr;
   state at = state::first;
   uint64_t columns_left = 0;
-  // The columns of the current set when the answer brought its own
-  // metadata; else the statement's are used.
+  // Column layouts while the answer's own metadata arrives.
   std::vector<detail::wire_column> fresh;
-  bool uses_fresh = false;
   result res;
   size_t bytes = 0;
   bool too_large = false;
@@ -1370,6 +1372,10 @@ void connection::pipeline_read() {
       if (wire_in_pos_ == wire_in_.size()) {
         wire_in_.clear();
         wire_in_pos_ = 0;
+      } else if (wire_in_pos_ >= sizeof(buf)) {
+        // Keep only the incomplete packet, not everything read before it.
+        wire_in_.erase(0, wire_in_pos_);
+        wire_in_pos_ = 0;
       }
     } else if (used_total < in.size()) {
       wire_in_.assign(in.substr(used_total));
@@ -1426,7 +1432,8 @@ bool connection::wire_packet(std::string_view payload) {
         return false;
       uint64_t n = 0;
       uint64_t follows = 1;
-      if (!detail::read_lenenc(payload, n) || n == 0)
+      constexpr uint64_t max_columns = 4096; // MariaDB's limit per table
+      if (!detail::read_lenenc(payload, n) || n == 0 || n > max_columns)
         return false;
       if (cache_metadata_) {
         if (payload.empty())
@@ -1437,21 +1444,26 @@ bool connection::wire_packet(std::string_view payload) {
       auto& cols = sets.back().columns();
       cols.reserve(n);
       if (follows) {
-        c.uses_fresh = true;
         c.fresh.clear();
         c.fresh.reserve(n);
         c.columns_left = n;
         c.at = state::columns;
         return true;
       }
-      // Unchanged since libmariadb last read them.
-      auto* h = c.st->handle;
-      if (n != c.st->wire_cols.size() || h->fields == nullptr
-          || mysql_stmt_field_count(h) != n)
+      // Unchanged since the server last sent them: to the pipeline (an
+      // earlier answer) or to libmariadb.
+      auto& st = *c.st;
+      if (n != st.wire_cols.size())
         return false;
-      c.uses_fresh = false;
-      for (unsigned i = 0; i < n; ++i)
-        cols.push_back(detail::to_column(h->fields[i]));
+      if (!st.wire_columns.empty()) {
+        cols = st.wire_columns;
+      } else {
+        auto* h = st.handle;
+        if (h->fields == nullptr || mysql_stmt_field_count(h) != n)
+          return false;
+        for (unsigned i = 0; i < n; ++i)
+          cols.push_back(detail::to_column(h->fields[i]));
+      }
       c.at = state::columns_eof;
       return true;
     }
@@ -1464,9 +1476,13 @@ bool connection::wire_packet(std::string_view payload) {
       c.fresh.push_back(wc);
       if (--c.columns_left == 0) {
         c.at = state::columns_eof;
-        // libmariadb never saw these: with cached metadata the server will
-        // not send them again, so the statement is prepared afresh before
-        // libmariadb runs it next.
+        // From now on the statement's answers look like this, also those of
+        // executions already on the wire (the server will not send these
+        // again). libmariadb never saw them: the statement is prepared
+        // afresh before libmariadb runs it next.
+        c.st->wire_cols = std::move(c.fresh);
+        c.fresh.clear();
+        c.st->wire_columns = sets.back().columns();
         if (cache_metadata_)
           c.st->stale = true;
       }
@@ -1493,8 +1509,7 @@ bool connection::wire_packet(std::string_view payload) {
       }
       if (c.too_large)
         return true; // read and discarded
-      const auto& cols = c.uses_fresh ? c.fresh : c.st->wire_cols;
-      if (!detail::decode_row(payload, cols, rs.cells(), c.bytes))
+      if (!detail::decode_row(payload, c.st->wire_cols, rs.cells(), c.bytes))
         return false;
       if (c.bytes > options_.max_result_bytes) {
         c.too_large = true;

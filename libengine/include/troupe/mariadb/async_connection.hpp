@@ -66,6 +66,13 @@ public:
   /// The number of operations running or queued.
   size_t pending() const;
 
+  /// Sends an execution straight onto the wire when it qualifies for
+  /// pipelining (connection::pipeline_send) and nothing but pipelined
+  /// executions is ahead of it. Returns false, leaving `h` untouched and
+  /// queuing nothing, otherwise.
+  bool try_pipeline(const std::string& sql, const std::vector<value>& params,
+                    handler& h);
+
   /// True while pipelined executions await answers and nothing else is
   /// queued: another qualifying `execute` goes onto the wire right away
   /// instead of waiting for the answers before it.
@@ -98,6 +105,7 @@ private:
   void pump_wire();
   void on_wire(int events);
   void deliver_wire();
+  bool hand_out_answers();
   void fail_wire();
   void arm_wire_timer();
   void on_wire_timer();
