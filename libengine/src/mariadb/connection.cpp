@@ -630,6 +630,14 @@ void connection::read_server_info() {
   mariadb_get_infov(mysql_, MARIADB_CONNECTION_CLIENT_CAPABILITIES, &client);
   constexpr unsigned long deprecate_eof = 1ul << 24; // not in libmariadb 3.3
   wire_capable_ = !(client & deprecate_eof) && !(client & CLIENT_COMPRESS);
+  // The metadata cache is asked for by libmariadb 3.3 and later (the one we
+  // build against); an older one loaded at run time would not, and the
+  // answers would look different: no pipelining then. MatrixOne's protocol
+  // is untested with pipelining: libmariadb only.
+  if (cache_metadata_ && mysql_get_client_version() < 30300)
+    wire_capable_ = false;
+  if (info_.kind == flavour::matrixone)
+    wire_capable_ = false;
   auto cipher = mysql_get_ssl_cipher(mysql_);
   info_.tls_cipher = cipher ? cipher : "";
 }
