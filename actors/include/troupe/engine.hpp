@@ -122,8 +122,9 @@ struct pool_status {
   uint64_t failed_requests = 0;
   uint64_t overloaded = 0;
   uint64_t timed_out = 0;
-  /// Executions the driver pipelined: written to a connection without
-  /// waiting for the answers before them (docs/architecture.md).
+  /// Executions the driver sent on its pipelined path instead of through
+  /// libmariadb (cached prepared SELECTs, docs/architecture.md); with
+  /// `pipeline_depth` above 1 several of them share a connection at once.
   uint64_t pipelined = 0;
   /// True while the database is unreachable and requests fail fast.
   bool circuit_open = false;
