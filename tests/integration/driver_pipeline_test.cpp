@@ -210,12 +210,21 @@ TEST_CASE("a failing execution in a pipeline fails alone",
   CHECK(info(res[2].error()).server_code == 1242);
   REQUIRE(res[3]);
   CHECK(res[3]->scalar<int>() == 3);
-  // The connection is in sync: libmariadb runs the next statements.
-  auto after = run_batch(*loop, conn, {{"SELECT 41 + 1", {}, true}, {sql, {2}}});
+  // The connection is in sync: libmariadb runs the next statements. A
+  // wrong parameter count is refused before anything is sent.
+  auto after = run_batch(*loop, conn,
+                         {{"SELECT 41 + 1", {}, true},
+                          {sql, {2}},
+                          {sql, {2, 3}},
+                          {sql, {2}}});
   REQUIRE(after[0]);
   CHECK(after[0]->scalar<int>() == 42);
   REQUIRE(after[1]);
   CHECK(after[1]->scalar<int>() == 3);
+  REQUIRE_FALSE(after[2]);
+  CHECK(info(after[2].error()).code == errc::invalid_argument);
+  REQUIRE(after[3]);
+  CHECK(after[3]->scalar<int>() == 3);
   close_on_loop(*loop, conn);
   loop->stop();
 }
