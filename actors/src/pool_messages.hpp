@@ -93,7 +93,7 @@ typename Inspector::result_type inspect(Inspector& f, job_ptr&) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, done_entry& x) {
   return f(caf::meta::type_name("troupe::detail::done_entry"), x.id,
-           x.exec_us, x.how, x.pooled, x.tx_open);
+           x.exec_us, x.how, x.pooled, x.tx_open, x.pipelined);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, conn_info& x) {

@@ -34,7 +34,7 @@ struct pool_config {
   /// `overloaded`.
   size_t max_waiters = 100;
   /// How long a request may wait in the queue (per-request override:
-  /// `statement::timeout`); past it: `checkout_timeout`.
+  /// `statement::timeout_ms`); past it: `checkout_timeout`.
   ms checkout_timeout{5000};
   /// Connections above `min_size` idle this long are closed.
   ms idle_timeout{600000};
