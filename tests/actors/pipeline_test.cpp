@@ -382,3 +382,80 @@ TEST_CASE_METHOD(test::actor_fixture,
   CHECK(reqs.receive(0));
   CHECK(query(engine, "SELECT 2"));
 }
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "a mix of pipelined reads, writes, text queries and failing "
+                 "statements at depth 8 loses and duplicates nothing",
+                 "[pool][pipeline]") {
+  test::scratch_database db{"pipeline_mix"};
+  db.run(fmt::format("CREATE TABLE `{}`.kv (id INT PRIMARY KEY, v BIGINT)",
+                     db.name()));
+  db.run(fmt::format("INSERT INTO `{}`.kv SELECT seq, seq * 3 FROM seq_1_to_100",
+                     db.name()));
+  db.run(fmt::format("CREATE TABLE `{}`.w (id INT PRIMARY KEY)", db.name()));
+  auto cfg = pipelined(db, 2, 8);
+  cfg.pool.max_waiters = 1000;
+  auto engine = spawn(cfg);
+  wait_for_status(engine, [](const pool_status& s) { return s.idle == 2; });
+  const std::string read = "SELECT v FROM kv WHERE id = ?";
+  const std::string fails = "SELECT (SELECT id FROM kv WHERE id > ? % 50)";
+  // Each request's kind follows from its number: reads, writes (each id
+  // once), text queries and statements failing at run time, interleaved.
+  requests reqs{sys};
+  constexpr int n = 600;
+  for (int i = 0; i < n; ++i) {
+    switch (i % 4) {
+      case 0:
+      case 1:
+        reqs.send(engine, statement{read, {i % 100 + 1}});
+        break;
+      case 2:
+        reqs.send(engine, statement{i % 8 == 2 ? "INSERT INTO w VALUES (?)"
+                                               : fails,
+                                    {i}});
+        break;
+      default:
+        reqs.send(engine, statement{fmt::format("SELECT {}", i)});
+        break;
+    }
+  }
+  std::vector<std::string> wrong;
+  int inserted = 0;
+  for (int i = 0; i < n; ++i) {
+    auto r = reqs.receive(static_cast<size_t>(i));
+    bool ok = false;
+    switch (i % 4) {
+      case 0:
+      case 1:
+        ok = r && r->row(0)[0] == value{int64_t{(i % 100 + 1) * 3}};
+        break;
+      case 2:
+        if (i % 8 == 2) {
+          ok = r && r->affected_rows() == 1;
+          inserted += r ? 1 : 0;
+        } else {
+          ok = !r && info(r.error()).server_code == 1242;
+        }
+        break;
+      default:
+        ok = r && r->scalar<int>() == i;
+        break;
+    }
+    if (!ok)
+      wrong.push_back(fmt::format("request {}: {}", i,
+                                  r ? fmt::format("{} row(s)", r->row_count())
+                                    : render(r.error())));
+  }
+  INFO((wrong.empty() ? std::string{} : wrong.front()));
+  CHECK(wrong.empty());
+  CHECK(inserted == n / 8);
+  auto count = test::connect(db.options())->query("SELECT COUNT(*) FROM w");
+  REQUIRE(count);
+  CHECK(count->scalar<int>() == n / 8);
+  auto st = wait_for_status(engine, [](const pool_status& s) {
+    return s.busy == 0 && s.waiting == 0;
+  });
+  CHECK(st.size == 2);
+  CHECK(st.pipelined > 0);
+  CHECK(st.failed_requests == static_cast<uint64_t>(n / 8));
+}

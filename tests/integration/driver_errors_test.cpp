@@ -298,3 +298,29 @@ TEST_CASE("KILL QUERY through a side connection interrupts a statement and "
   test::run_on(*loop, [&] { conn.reset(); });
   loop->stop();
 }
+
+TEST_CASE("an error the server raises while sending rows carries its code "
+          "and message",
+          "[driver][errors]") {
+  test::scratch_database db{"row_error"};
+  db.run("CREATE TABLE t (id INT PRIMARY KEY)");
+  db.run("INSERT INTO t VALUES (1), (2), (3)");
+  auto conn = test::connect(db.options());
+  // The subquery returns several rows: 1242, reported after the metadata.
+  for (bool prepared : {true, false}) {
+    INFO((prepared ? "prepared" : "text"));
+    auto res = prepared
+                 ? conn->execute("SELECT (SELECT id FROM t WHERE id > ?)", {0})
+                 : conn->query("SELECT (SELECT id FROM t WHERE id > 0)");
+    REQUIRE_FALSE(res);
+    auto e = info(res.error());
+    CHECK(e.code == errc::server_error);
+    CHECK(e.server_code == 1242);
+    CHECK(e.sqlstate == "21000");
+    CHECK_THAT(e.message, Catch::Contains("more than 1 row"));
+    CHECK_FALSE(e.fatal);
+    // The connection stays usable.
+    auto ok = conn->query("SELECT 1");
+    REQUIRE(ok);
+  }
+}

@@ -12,11 +12,14 @@
 //   };
 //   void caf_main(caf::actor_system& sys, const config& cfg) {
 //     auto engine = troupe::spawn_engine(sys, *troupe::engine_config_from(cfg));
+//     caf::scoped_actor self{sys};
 //     self->request(*engine, 10s, troupe::query_atom::value,
 //                   troupe::statement{"SELECT ?", {42}})
-//       .then([](const troupe::result& r) { ... },
-//             [](caf::error& e) { ... troupe::render(e) ... });
+//       .receive([](const troupe::result& r) { ... },
+//                [](caf::error& e) { ... troupe::render(e) ... });
 //   }
+//
+// (docs/messages.md lists every message, its reply and its errors.)
 //
 // Every message type is serializable and registered under a stable name
 // ("troupe::..."), so the same messages work with a remote engine (publish

@@ -454,6 +454,10 @@ caf::error connection::connection_error(bool connecting) {
 }
 
 caf::error connection::statement_error(MYSQL_STMT* stmt) {
+  // An error packet among the rows of an unbuffered fetch (e.g. 1242, a
+  // subquery returning several rows) is recorded on the connection only.
+  if (mysql_stmt_errno(stmt) == 0 && mysql_errno(mysql_) != 0)
+    return connection_error(false);
   return classify(mysql_stmt_errno(stmt), mysql_stmt_sqlstate(stmt),
                   mysql_stmt_error(stmt), false);
 }
