@@ -42,17 +42,6 @@ struct client::impl {
   }
 };
 
-namespace {
-
-// The longest a request can legitimately take: queue wait plus statement.
-std::chrono::milliseconds bound_of(const engine_config& cfg) {
-  return cfg.pool.checkout_timeout + cfg.connection.connect_timeout
-         + cfg.connection.read_timeout + cfg.connection.write_timeout
-         + std::chrono::seconds{5};
-}
-
-} // namespace
-
 client::client(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
 }
 
@@ -66,7 +55,7 @@ client::~client() {
 
 caf::expected<client> client::connect(caf::actor_system& sys,
                                       engine_config cfg) {
-  auto bound = bound_of(cfg);
+  auto bound = request_bound(cfg);
   auto engine = spawn_engine(sys, std::move(cfg));
   if (!engine)
     return std::move(engine.error());

@@ -149,4 +149,10 @@ caf::error engine_config::apply(
   return pool.validate();
 }
 
+std::chrono::milliseconds request_bound(const engine_config& cfg) {
+  const auto& c = cfg.connection;
+  return cfg.pool.checkout_timeout + c.connect_timeout + c.write_timeout
+         + 2 * c.read_timeout + std::chrono::milliseconds{5000};
+}
+
 } // namespace troupe

@@ -912,9 +912,7 @@ supervisor_impl(self_ptr self, engine_config cfg,
       p.options = opts;
       p.idle_timeout = st.cfg.pool.idle_in_transaction_timeout;
       p.checkout_timeout = st.cfg.pool.checkout_timeout;
-      p.request_timeout = st.cfg.pool.checkout_timeout
-                          + st.cfg.connection.read_timeout
-                          + st.cfg.connection.write_timeout + ms{5000};
+      p.request_timeout = request_bound(st.cfg);
       p.engine_name = st.cfg.name;
       auto session = spawn_session(self, std::move(p));
       st.sessions.push_back(session);
@@ -928,9 +926,7 @@ supervisor_impl(self_ptr self, engine_config cfg,
         fail(self, reply, shutting_down(self));
         return {};
       }
-      auto timeout = st.cfg.pool.checkout_timeout
-                     + st.cfg.connection.read_timeout
-                     + st.cfg.connection.write_timeout + ms{5000};
+      auto timeout = request_bound(st.cfg);
       spawn_script_runner(self, caf::actor_cast<engine_actor>(self),
                           std::move(script), std::move(reply), timeout);
       return {};

@@ -119,3 +119,15 @@ TEST_CASE("wrongly typed or unknown config file values are errors, not "
   REQUIRE_FALSE(bad_cli);
   CHECK_THAT(message_of(bad_cli.error()), Catch::Contains("max_size"));
 }
+
+TEST_CASE("request_bound covers the queue wait, connecting, sending and two "
+          "read timeouts",
+          "[config]") {
+  auto cfg = engine_config::from_dsn(
+    base_dsn
+    + "?checkout_timeout=2s&connect_timeout=3s&read_timeout=7s&"
+      "write_timeout=11s");
+  REQUIRE(cfg);
+  CHECK(request_bound(*cfg)
+        == std::chrono::milliseconds{2000 + 3000 + 2 * 7000 + 11000 + 5000});
+}

@@ -9,7 +9,7 @@
 //   db->disconnect();
 //
 // Every call waits for the engine's answer, at most for the request's bound
-// (checkout_timeout + connect, read and write timeouts + 5 s); it never
+// (`request_bound` in engine_config.hpp); it never
 // hangs: past it the call fails with `query_timeout` ("no answer from the
 // engine in time"). Do not call
 // it from inside an actor (use messages there). Not thread-safe: one client

@@ -106,6 +106,16 @@ struct engine_config {
   caf::error apply(const std::vector<std::pair<std::string, std::string>>& kv);
 };
 
+/// The longest a request to an engine with `cfg` can legitimately take
+/// before the engine answers it (with a result or an error): the queue wait
+/// (`checkout_timeout`), opening a connection, sending, waiting for the
+/// answer (twice `read_timeout`: a pipelined execution's timer fires within
+/// one to two), plus 5 s. Use it as the timeout of your requests: a
+/// shorter one may give up on a statement that still runs and completes.
+/// (Requests pipelined behind slower ones on a connection can take longer;
+/// docs/configuration.md, `pipeline_depth`.)
+std::chrono::milliseconds request_bound(const engine_config& cfg);
+
 /// Declares the engine's options (`troupe.dsn`, `troupe.pool.*`) so that
 /// CAF's command line parser accepts them and `--long-help` lists them.
 /// Call it from the constructor of your `caf::actor_system_config`
