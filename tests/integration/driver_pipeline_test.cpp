@@ -453,14 +453,20 @@ TEST_CASE("executions on the wire when their table changes all decode with "
   test::scratch_database db{"pipe_alter2"};
   db.run("CREATE TABLE m (id INT PRIMARY KEY, v INT)");
   db.run("INSERT INTO m VALUES (1, 10)");
+  db.run("CREATE TABLE lk (id INT PRIMARY KEY) ENGINE=InnoDB");
+  db.run("INSERT INTO lk VALUES (1)");
   auto loop = make_epoll_loop("test-io");
   auto conn = open(*loop, db.options());
-  const std::string slow = "SELECT SLEEP(?)";
+  const std::string slow = "SELECT id FROM lk WHERE id = ? FOR UPDATE";
   const std::string sql = "SELECT * FROM m WHERE id = ?";
-  REQUIRE(run_batch(*loop, conn, {{slow, {0}}, {sql, {1}}})[1]);
-  // Three executions go onto the wire; the table changes while the first
-  // sleeps. The second gets the new metadata, the third is told it is
-  // unchanged (since the second) and must be decoded the same way.
+  REQUIRE(run_batch(*loop, conn, {{slow, {1}}, {sql, {1}}})[1]);
+  // Three executions go onto the wire; the first waits for a row lock held
+  // here until the table has changed. The second gets the new metadata,
+  // the third is told it is unchanged (since the second) and must be
+  // decoded the same way.
+  auto holder = test::connect(db.options());
+  REQUIRE(holder->query("BEGIN"));
+  REQUIRE(holder->query("SELECT id FROM lk WHERE id = 1 FOR UPDATE"));
   auto done = std::make_shared<std::promise<answers>>();
   auto f = done->get_future();
   test::run_on(*loop, [&] {
@@ -476,6 +482,7 @@ TEST_CASE("executions on the wire when their table changes all decode with "
   });
   db.run("ALTER TABLE m MODIFY v VARCHAR(20), ADD COLUMN w DATE");
   db.run("UPDATE m SET v = 'ten', w = '2024-01-02'");
+  REQUIRE(holder->query("COMMIT"));
   REQUIRE(f.wait_for(30s) == std::future_status::ready);
   auto res = f.get();
   CHECK(pipelined(*loop, conn) == 3);
