@@ -1250,6 +1250,10 @@ struct connection::wire_call {
   bool too_large = false;
   bool done = false;
   caf::error err;
+  // The server status after this answer (while it is taken, the connection
+  // reports it, not that of answers read after it).
+  uint16_t status = 0;
+  bool has_status = false;
 };
 
 bool connection::pipeline_send(const std::string& sql,
@@ -1404,7 +1408,9 @@ bool connection::wire_packet(std::string_view payload) {
   using state = wire_call::state;
   auto& c = *wire_[wire_done_];
   auto head = payload.empty() ? 0 : static_cast<uint8_t>(payload.front());
-  auto note_status = [this](uint16_t status, uint16_t warnings) {
+  auto note_status = [this, &c](uint16_t status, uint16_t warnings) {
+    c.status = status;
+    c.has_status = true;
     mysql_->server_status = status;
     mysql_->warning_count = warnings;
     if (status & SERVER_SESSION_STATE_CHANGED)
@@ -1557,6 +1563,10 @@ caf::expected<result> connection::pipeline_take() {
   auto c = std::move(wire_.front());
   wire_.pop_front();
   --wire_done_;
+  // Until the next answer is taken, the transaction flag is this answer's.
+  // When all are taken it is the last one's, as the server left it.
+  if (c->has_status)
+    mysql_->server_status = c->status;
   if (c->err)
     return std::move(c->err);
   return std::move(c->res);
