@@ -1300,13 +1300,8 @@ int connection::pipeline_write() {
       continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
       return io_write;
-    pipeline_fail(make_error(errc::connection_lost,
-                             fmt::format("connection to {} lost while sending: "
-                                         "{}",
-                                         options_.address(),
-                                         n < 0 ? std::strerror(errno)
-                                               : "nothing written"),
-                             true));
+    wire_lost(fmt::format("sending failed: {}",
+                          n < 0 ? std::strerror(errno) : "nothing written"));
     return 0;
   }
   wire_out_.clear();
@@ -1324,12 +1319,7 @@ void connection::pipeline_read() {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
       return;
     if (n <= 0) {
-      pipeline_fail(make_error(errc::connection_lost,
-                               fmt::format("connection to {} lost: {}",
-                                           options_.address(),
-                                           n == 0 ? "the server closed it"
-                                                  : std::strerror(errno)),
-                               true));
+      wire_lost(n == 0 ? "the server closed it" : std::strerror(errno));
       return;
     }
     // Usually every packet arrives whole: decode straight from the buffer
@@ -1350,21 +1340,13 @@ void connection::pipeline_read() {
         break;
       used_total += used;
       if (wire_done_ == wire_.size()) {
-        pipeline_fail(make_error(errc::connection_lost,
-                                 fmt::format("connection to {}: the server sent "
-                                             "data nobody asked for",
-                                             options_.address()),
-                                 true));
+        wire_lost("the server sent data nobody asked for");
         return;
       }
       if (continues || !wire_joined_.empty()) {
         wire_joined_.append(payload);
         if (wire_joined_.size() > options_.max_allowed_packet) {
-          pipeline_fail(make_error(errc::connection_lost,
-                                   fmt::format("connection to {}: a packet "
-                                               "exceeds max_allowed_packet",
-                                               options_.address()),
-                                   true));
+          wire_lost("a packet exceeds max_allowed_packet");
           return;
         }
         if (continues)
@@ -1374,12 +1356,7 @@ void connection::pipeline_read() {
       bool ok = wire_packet(payload);
       wire_joined_.clear();
       if (!ok) {
-        pipeline_fail(make_error(errc::connection_lost,
-                                 fmt::format("connection to {}: malformed "
-                                             "answer to a pipelined "
-                                             "execution",
-                                             options_.address()),
-                                 true));
+        wire_lost("malformed answer to a pipelined execution");
         return;
       }
     }
@@ -1570,6 +1547,13 @@ caf::expected<result> connection::pipeline_take() {
   if (c->err)
     return std::move(c->err);
   return std::move(c->res);
+}
+
+void connection::wire_lost(std::string_view why) {
+  pipeline_fail(make_error(errc::connection_lost,
+                           fmt::format("connection to {} lost: {}",
+                                       options_.address(), why),
+                           true));
 }
 
 void connection::pipeline_fail(caf::error err) {

@@ -21,6 +21,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -290,6 +291,7 @@ private:
   struct wire_call;
   bool wire_packet(std::string_view payload);
   void wire_finish(wire_call& c, caf::error err);
+  void wire_lost(std::string_view why);
 
   connect_options options_;
   st_mysql* mysql_ = nullptr;
