@@ -872,14 +872,20 @@ int connection::evict_one() {
   return mysql_stmt_close_start(&ret_bool_, closing_->handle);
 }
 
-// Finds the statement in the cache or prepares it (evicting first when the
-// cache is full).
-int connection::begin_prepared() {
+// The cache key of `sql` into key_ (reusing its buffer): the default
+// database, '\x01', the SQL (see `statement::key`).
+void connection::set_cache_key(const std::string& sql) {
   key_.clear();
   if (mysql_->db != nullptr)
     key_ = mysql_->db; // kept current by libmariadb's session tracking
   key_ += '\x01';
-  key_ += sql_;
+  key_ += sql;
+}
+
+// Finds the statement in the cache or prepares it (evicting first when the
+// cache is full).
+int connection::begin_prepared() {
+  set_cache_key(sql_);
   if (auto i = cache_.find(key_); i != cache_.end()) {
     if ((*i->second)->stale) {
       // libmariadb holds outdated metadata for it: prepare it afresh.
@@ -1248,7 +1254,6 @@ struct connection::wire_call {
   result res;
   size_t bytes = 0;
   bool too_large = false;
-  bool done = false;
   caf::error err;
   // The server status after this answer (while it is taken, the connection
   // reports it, not that of answers read after it).
@@ -1263,11 +1268,7 @@ bool connection::pipeline_send(const std::string& sql,
       || mysql_->status != MYSQL_STATUS_READY
       || (mysql_->server_status & SERVER_MORE_RESULTS_EXIST))
     return false;
-  key_.clear();
-  if (mysql_->db != nullptr)
-    key_ = mysql_->db;
-  key_ += '\x01';
-  key_ += sql;
+  set_cache_key(sql);
   auto i = cache_.find(key_);
   if (i == cache_.end())
     return false;
@@ -1532,7 +1533,6 @@ void connection::wire_finish(wire_call& c, caf::error err) {
                                          troupe::info(err).message),
                              true);
   c.err = std::move(err);
-  c.done = true;
   ++wire_done_;
 }
 

@@ -191,9 +191,6 @@ public:
   /// or malformed data breaks the connection.
   void pipeline_read();
 
-  /// Answers due (sent or queued, not yet taken).
-  size_t pipeline_due() const { return wire_.size(); }
-
   /// The number of answers that can be taken.
   size_t pipeline_ready() const { return wire_done_; }
 
@@ -267,6 +264,7 @@ private:
   int text_after_query();
   int text_after_fetch();
   int text_after_next();
+  void set_cache_key(const std::string& sql);
   int begin_prepared();
   int prepared_after_prepare();
   int prepared_execute();
