@@ -126,24 +126,10 @@ connection_impl(connection_actor::stateful_pointer<connection_state> self,
         auto done = [conn, ctx](caf::expected<result> r) {
           report(conn, ctx, std::move(r));
         };
-        auto reset_if_needed = [conn, done](caf::expected<result> r) {
-          if (!r) {
-            done(std::move(r));
-            return;
-          }
-          const auto& raw = conn->raw();
-          if (raw.session_state_changed() || !raw.session_tracking())
-            conn->reset(done);
-          else
-            done(result{});
-        };
-        auto rollback = [conn, reset_if_needed, busy] {
-          // A statement may still run (its owner died): the rollback queues
-          // behind it, after the KILL QUERY below ended it.
-          if (busy || conn->raw().in_transaction())
-            conn->query("ROLLBACK", reset_if_needed);
-          else
-            reset_if_needed(result{});
+        // A statement may still run (its owner died): the rollback queues
+        // behind it, after the KILL QUERY below ended it.
+        auto rollback = [conn, done, busy] {
+          clean_connection(conn, busy, done);
         };
         auto thread = conn->raw().info().thread_id;
         if (busy && thread != 0) {

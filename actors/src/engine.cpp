@@ -31,12 +31,12 @@ std::string to_string(const pool_status& x) {
                      "sessions {}, waiting {}, "
                      "opened {}, closed {}, failed {}, reconnects {}, served "
                      "{}, failed requests {}, overloaded {}, timed out {}, "
-                     "pipelined {}, circuit {}, queue wait p50/p99 {}/{} us, exec p50/p99 "
+                     "pipelined {}, resets {}, circuit {}, queue wait p50/p99 {}/{} us, exec p50/p99 "
                      "{}/{} us",
                      x.size, x.max_size, x.idle, x.busy, x.connecting,
                      x.leased, x.sessions, x.waiting, x.opened, x.closed, x.failed, x.reconnects,
                      x.served, x.failed_requests, x.overloaded, x.timed_out,
-                     x.pipelined, x.circuit_open ? "open" : "closed", x.queue_wait_p50,
+                     x.pipelined, x.resets, x.circuit_open ? "open" : "closed", x.queue_wait_p50,
                      x.queue_wait_p99, x.exec_p50, x.exec_p99);
 }
 

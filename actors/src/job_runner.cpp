@@ -18,15 +18,22 @@ uint64_t micros_since(clock::time_point t) {
       .count());
 }
 
+// `broke`: the connection could not be cleaned after the job (it is closed;
+// the job's own outcome still stands).
 void complete(const job_ptr& j, caf::expected<result> r,
               const std::string& version, const job_context& ctx,
-              clock::time_point started, bool tx_open) {
+              clock::time_point started, bool tx_open, bool state_changed,
+              caf::error broke = {}) {
   auto exec = micros_since(started);
   auto how = outcome::ok;
   caf::error err;
   if (!r) {
     err = r.error();
     how = is_fatal(err) ? outcome::fatal : outcome::error;
+  }
+  if (broke) {
+    how = outcome::fatal;
+    err = std::move(broke);
   }
   if (ctx.slow_threshold.count() > 0
       && exec >= static_cast<uint64_t>(ctx.slow_threshold.count()) * 1000) {
@@ -50,12 +57,32 @@ void complete(const job_ptr& j, caf::expected<result> r,
   }
   if (ctx.batcher)
     ctx.batcher->add(
-      done_entry{ctx.id, exec, how, !j->notify, tx_open, j->pipelined});
+      done_entry{ctx.id, exec, how, !j->notify, tx_open, state_changed,
+                 j->pipelined});
   if (how == outcome::fatal)
     caf::anon_send(ctx.connection, broken_atom::value, std::move(err));
 }
 
 } // namespace
+
+void clean_connection(const std::shared_ptr<mariadb::async_connection>& conn,
+                      bool rollback, mariadb::async_connection::handler done) {
+  auto reset_if_needed = [conn, done](caf::expected<result> r) {
+    if (!r) {
+      done(std::move(r));
+      return;
+    }
+    const auto& raw = conn->raw();
+    if (raw.session_state_changed() || !raw.session_tracking())
+      conn->reset(done);
+    else
+      done(result{});
+  };
+  if (rollback || conn->raw().in_transaction())
+    conn->query("ROLLBACK", reset_if_needed);
+  else
+    reset_if_needed(result{});
+}
 
 done_batcher::done_batcher(event_loop& loop, supervisor_actor supervisor)
   : loop_(loop), supervisor_(std::move(supervisor)) {
@@ -90,7 +117,7 @@ void done_batcher::flush() {
 
 bool job_lane::submit(job_ptr& j) {
   std::lock_guard<std::mutex> guard{mtx_};
-  if (blocked_ || (running_ > 0 && (!accepting_ || !waiting_.empty()))) {
+  if (running_ > 0 && (!accepting_ || !waiting_.empty())) {
     waiting_.push_back(std::move(j));
     return false;
   }
@@ -100,7 +127,7 @@ bool job_lane::submit(job_ptr& j) {
 
 job_ptr job_lane::next() {
   std::lock_guard<std::mutex> guard{mtx_};
-  if (waiting_.empty() || blocked_) {
+  if (waiting_.empty()) {
     if (running_ > 0)
       --running_;
     return nullptr;
@@ -113,7 +140,7 @@ job_ptr job_lane::next() {
 job_ptr job_lane::more(bool accepting) {
   std::lock_guard<std::mutex> guard{mtx_};
   accepting_ = accepting;
-  if (!accepting || waiting_.empty() || blocked_)
+  if (!accepting || waiting_.empty())
     return nullptr;
   auto j = std::move(waiting_.front());
   waiting_.pop_front();
@@ -129,13 +156,6 @@ bool job_lane::put_back(job_ptr& j) {
   accepting_ = false;
   waiting_.push_front(std::move(j));
   return true;
-}
-
-void job_lane::block() {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (running_ > 0)
-    --running_;
-  blocked_ = true;
 }
 
 std::vector<job_ptr> job_lane::expire(clock::time_point now) {
@@ -166,7 +186,6 @@ std::vector<job_ptr> job_lane::drain() {
   std::vector<job_ptr> out{std::make_move_iterator(waiting_.begin()),
                            std::make_move_iterator(waiting_.end())};
   waiting_.clear();
-  blocked_ = false;
   return out;
 }
 
@@ -210,21 +229,45 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
     version = conn->raw().info().version;
   mariadb::async_connection::handler done = [j, ctx, started, conn, lane,
                version = std::move(version)](caf::expected<result> r) {
-    // After an autocommit job nothing may stay open (a BEGIN sneaked in
-    // through CALL or a comment); the supervisor cleans such a connection.
-    bool tx_open = !j->notify && conn->raw().connected()
-                   && conn->raw().in_transaction();
-    complete(j, std::move(r), version, *ctx, started, tx_open);
-    if (!lane)
-      return;
-    if (tx_open) {
-      // The jobs waiting behind it must not run inside that transaction:
-      // the supervisor takes them back and cleans the connection first.
-      lane->block();
+    auto next = [conn, ctx, lane] {
+      if (lane)
+        if (auto n = lane->next())
+          run_job(conn, std::move(n), ctx, lane);
+    };
+    // Nothing an autocommit job leaves behind may reach the next caller: a
+    // transaction it left open (a BEGIN sneaked in through CALL or a
+    // comment) or state it left in the session (variables, the current
+    // database, locks, temporary tables). The connection is cleaned here,
+    // before the requester gets the answer and before the next job of the
+    // lane starts, so not even the requester's next request can meet a lock
+    // this one took.
+    bool pooled = !j->notify && conn->raw().connected();
+    bool tx_open = pooled && conn->raw().in_transaction();
+    bool state_changed = pooled && conn->raw().session_state_changed();
+    if (!tx_open && !state_changed) {
+      complete(j, std::move(r), version, *ctx, started, false, false);
+      next();
       return;
     }
-    if (auto next = lane->next())
-      run_job(conn, std::move(next), ctx, lane);
+    clean_connection(
+      conn, tx_open,
+      [j, ctx, started, conn, version, tx_open, state_changed, next,
+       r = std::move(r)](caf::expected<result> cleaned) mutable {
+        caf::error broke;
+        if (!cleaned) {
+          // Never hand out a session in an unknown state: it is closed,
+          // and the jobs behind it go elsewhere.
+          broke = make_error(errc::connection_lost,
+                             "the connection could not be cleaned after a "
+                             "statement changed its session: "
+                               + render(cleaned.error()),
+                             true);
+          conn->close(broke);
+        }
+        complete(j, std::move(r), version, *ctx, started, tx_open,
+                 state_changed, std::move(broke));
+        next();
+      });
   };
   bool prepared = !j->ping && !j->stmt.params.empty();
   auto start = [&] {
@@ -239,8 +282,7 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
   if (lane && !conn->idle()) {
     // Other jobs of the lane run on the connection: this one may join them
     // only on the wire. Otherwise it waits on the lane for its turn, where
-    // the supervisor can still expire it, move it, or take it back from a
-    // connection a transaction was left open on.
+    // the supervisor can still expire it or move it to an idle connection.
     sent = prepared && conn->try_pipeline(j->stmt.sql, j->stmt.params, done);
     if (!sent) {
       if (lane->put_back(j))

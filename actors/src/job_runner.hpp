@@ -72,18 +72,13 @@ public:
   /// waiting job to start, or null.
   job_ptr more(bool accepting);
 
-  /// Loop thread, after a job left a transaction open: the lane stops. Jobs
-  /// stay (or arrive) waiting until the supervisor drains them, rolls the
-  /// connection back and gives it jobs again.
-  void block();
-
   /// Removes the waiting jobs whose deadline is at or before `now`.
   std::vector<job_ptr> expire(std::chrono::steady_clock::time_point now);
 
   /// Removes the oldest waiting job (to run it on an idle connection).
   job_ptr steal();
 
-  /// Removes every waiting job (and lifts a block).
+  /// Removes every waiting job.
   std::vector<job_ptr> drain();
 
   size_t waiting() const;
@@ -92,10 +87,17 @@ private:
   mutable std::mutex mtx_;
   std::deque<job_ptr> waiting_;
   size_t running_ = 0;
-  bool blocked_ = false;
   bool accepting_ = false;
 };
 using lane_ptr = std::shared_ptr<job_lane>;
+
+/// Loop thread: makes `conn` fit for anyone: rolls back (when `rollback`
+/// or the server reports an open transaction), then resets the session
+/// (COM_RESET_CONNECTION and the connection's setup) when it changed or the
+/// server does not track changes. `done` gets an empty result, or the error
+/// that left the connection unfit.
+void clean_connection(const std::shared_ptr<mariadb::async_connection>& conn,
+                      bool rollback, mariadb::async_connection::handler done);
 
 /// Runs `j` on `conn` (on the loop thread of `conn`): the requester gets the
 /// answer straight from the loop, the supervisor a done entry, the

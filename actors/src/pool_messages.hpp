@@ -78,9 +78,12 @@ struct done_entry {
   /// A job of the pool (not of a session holding a lease): it counts
   /// towards the connection's jobs in flight.
   bool pooled = true;
-  /// The connection reports an open transaction after the job: it must be
-  /// rolled back before anyone else uses it.
+  /// The connection reported an open transaction after the job; the loop
+  /// rolled it back before answering.
   bool tx_open = false;
+  /// The job left state in the session (variables, current database, locks,
+  /// temporary tables, ...); the loop reset the session before answering.
+  bool state_changed = false;
   /// The driver pipelined it (wrote it without waiting for earlier answers).
   bool pipelined = false;
 };
@@ -93,7 +96,8 @@ typename Inspector::result_type inspect(Inspector& f, job_ptr&) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, done_entry& x) {
   return f(caf::meta::type_name("troupe::detail::done_entry"), x.id,
-           x.exec_us, x.how, x.pooled, x.tx_open, x.pipelined);
+           x.exec_us, x.how, x.pooled, x.tx_open, x.state_changed,
+           x.pipelined);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, conn_info& x) {

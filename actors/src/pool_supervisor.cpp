@@ -68,8 +68,6 @@ struct slot {
   /// The session holding the lease, and since when.
   caf::actor_addr holder;
   clock::time_point leased_at;
-  /// Must be cleaned (rolled back) once its jobs are done.
-  bool dirty = false;
 };
 
 /// A request waiting for a connection.
@@ -94,6 +92,8 @@ struct supervisor_state {
 
   // Recovery.
   std::string last_connect_error;
+  /// The last connect error itself (its code, server code and SQLSTATE).
+  caf::error last_connect_cause;
   uint32_t failures = 0; // consecutive connect failures
   clock::time_point next_connect_at{};
   bool circuit_open = false;
@@ -163,6 +163,26 @@ std::string with_last_error(self_ptr self, std::string msg) {
   if (!self->state.last_connect_error.empty())
     msg += "; last connect error: " + self->state.last_connect_error;
   return msg;
+}
+
+// The error for requests that cannot be served because no connection can be
+// opened: `auth_failed` (with the server's code) while the server refuses
+// our login — retrying cannot help until someone fixes the credentials —
+// and `database_unreachable` otherwise.
+caf::error unreachable(self_ptr self, const std::string& what) {
+  auto& st = self->state;
+  auto cause = info(st.last_connect_cause);
+  if (cause.code == errc::auth_failed)
+    return make_error(errc::auth_failed,
+                      fmt::format("{} refuses the engine's login as '{}': {}",
+                                  st.cfg.connection.address(),
+                                  st.cfg.connection.user, cause.message),
+                      cause.server_code, cause.sqlstate, false);
+  return make_error(errc::database_unreachable,
+                    with_last_error(self,
+                                    fmt::format("database {} unreachable{}",
+                                                st.cfg.connection.address(),
+                                                what)));
 }
 
 caf::error shutting_down(self_ptr self) {
@@ -343,8 +363,7 @@ slot* pipeline_slot(self_ptr self) {
     return nullptr;
   slot* best = nullptr;
   for (auto& s : self->state.slots)
-    // Not one waiting for its clean-up (a transaction was left open).
-    if (s.state == slot_state::busy && !s.dirty && s.inflight < depth
+    if (s.state == slot_state::busy && s.inflight < depth
         && (best == nullptr || s.inflight < best->inflight))
       best = &s;
   return best;
@@ -466,15 +485,11 @@ void admit(self_ptr self, reply_handle reply, statement stmt, bool ping,
   }
   if (st.circuit_open && idle_slot(self) == nullptr) {
     fail(self, reply,
-         make_error(errc::database_unreachable,
-                    with_last_error(self,
-                                    fmt::format("database {} unreachable "
-                                                "(failing fast since {} ms)",
-                                                st.cfg.connection.address(),
-                                                std::chrono::duration_cast<ms>(
-                                                  clock::now()
-                                                  - st.circuit_since)
-                                                  .count()))));
+         unreachable(self,
+                     fmt::format(" (failing fast since {} ms)",
+                                 std::chrono::duration_cast<ms>(
+                                   clock::now() - st.circuit_since)
+                                   .count())));
     return;
   }
   auto now = clock::now();
@@ -677,28 +692,18 @@ void on_done(self_ptr self, slot& s, const done_entry& x) {
     s.state = slot_state::closing; // it exits; the down message follows
     return;
   }
-  if (x.tx_open) {
-    spdlog::warn("{}: connection {} has an open transaction after an "
-                 "autocommit statement; rolling it back",
+  // The loop cleaned the connection before it answered (job_runner.cpp).
+  if (x.tx_open)
+    spdlog::warn("{}: connection {} had an open transaction after an "
+                 "autocommit statement; it was rolled back",
                  st.cfg.name, s.id);
-    s.dirty = true;
-    // Its lane stopped behind that statement: the jobs waiting there run
-    // elsewhere (or here after the clean-up), never in that transaction.
-    auto parked = s.lane ? s.lane->drain() : std::vector<job_ptr>{};
-    jobs_left(s, parked.size());
-    take_back(self, std::move(parked));
-  }
+  if (x.state_changed)
+    ++st.totals.resets;
   s.last_used = clock::now();
   if (st.disposing)
     ++st.report.finished;
   if (s.inflight > 0)
     return;
-  if (s.dirty) {
-    s.dirty = false;
-    s.state = slot_state::returning;
-    self->send(s.handle, clean_atom::value, false);
-    return;
-  }
   s.state = slot_state::idle;
   if (st.disposing)
     close_slot(self, s);
@@ -755,12 +760,18 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
     ++st.totals.failed;
     ++st.failures;
     st.last_connect_error = render(dm.reason);
+    st.last_connect_cause = dm.reason;
+    bool refused_login = info(dm.reason).code == errc::auth_failed;
     if (dead.replacement)
       ++st.pending_replacements;
-    auto base = std::min<int64_t>(
-      st.cfg.pool.reconnect_max.count(),
-      st.cfg.pool.reconnect_min.count()
-        << std::min<uint32_t>(st.failures - 1, 20));
+    // Wrong credentials stay wrong: no quick retries that only fill the
+    // server's log (and may lock the account); probe at the longest backoff.
+    auto base = refused_login
+                  ? st.cfg.pool.reconnect_max.count()
+                  : std::min<int64_t>(st.cfg.pool.reconnect_max.count(),
+                                      st.cfg.pool.reconnect_min.count()
+                                        << std::min<uint32_t>(st.failures - 1,
+                                                              20));
     auto delay = ms{static_cast<int64_t>(base * (0.5 + 0.5 * uniform(self)))};
     st.next_connect_at = now + delay;
     // Any connection that opened and has not died counts, leased ones
@@ -773,18 +784,13 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
                     "requests fast: {}",
                     st.cfg.name, st.cfg.connection.address(),
                     st.last_connect_error);
-      fail_queue(self,
-                 make_error(errc::database_unreachable,
-                            with_last_error(self,
-                                            fmt::format("database {} "
-                                                        "unreachable",
-                                                        st.cfg.connection
-                                                          .address()))));
+      fail_queue(self, unreachable(self, ""));
     } else {
       spdlog::warn("{}: connect to {} failed (attempt {}), next in {} ms: {}",
                    st.cfg.name, st.cfg.connection.address(), st.failures,
                    delay.count(), st.last_connect_error);
     }
+
   }
   if (!st.disposing && !st.queue.empty())
     pump(self);
@@ -805,6 +811,7 @@ pool_status make_status(self_ptr self) {
   x.max_size = static_cast<uint32_t>(st.cfg.pool.max_size);
   x.circuit_open = st.circuit_open;
   x.last_connect_error = st.last_connect_error;
+  x.last_connect_code = info(st.last_connect_cause).code;
   x.queue_wait_p50 = st.queue_wait.percentile(0.5);
   x.queue_wait_p99 = st.queue_wait.percentile(0.99);
   x.exec_p50 = st.exec.percentile(0.5);

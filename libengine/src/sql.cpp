@@ -142,13 +142,41 @@ bool one_of(const std::string& x, std::initializer_list<const char*> xs) {
   return std::any_of(xs.begin(), xs.end(), [&](const char* y) { return x == y; });
 }
 
-} // namespace
+// True when `text` contains `word`, ignoring case (`word` is upper-case).
+bool contains_ci(std::string_view text, std::string_view word) {
+  if (word.size() > text.size())
+    return false;
+  for (size_t i = 0; i + word.size() <= text.size(); ++i) {
+    size_t k = 0;
+    while (k < word.size()
+           && std::toupper(static_cast<unsigned char>(text[i + k])) == word[k])
+      ++k;
+    if (k == word.size())
+      return true;
+  }
+  return false;
+}
 
-statement_traits classify(std::string_view text) {
+// True when `text` names a user variable (`@x`; `@@x` is a system variable,
+// read without changing anything).
+bool has_user_variable(std::string_view text) {
+  for (auto i = text.find('@'); i != std::string_view::npos;
+       i = text.find('@', i)) {
+    if (i + 1 < text.size() && text[i + 1] == '@') {
+      i += 2;
+      continue;
+    }
+    return true;
+  }
+  return false;
+}
+
+statement_traits classify_keywords(std::string_view text) {
   statement_traits out;
   tokenizer tok{text};
   if (tok.skip()) {
     out.opaque = true;
+    out.session_state = true;
     return out;
   }
   out.keyword = tok.word();
@@ -158,6 +186,7 @@ statement_traits classify(std::string_view text) {
   } else if (k == "BEGIN") {
     // BEGIN NOT ATOMIC starts a compound statement, not a transaction.
     out.transaction_control = tok.word() != "NOT";
+    out.session_state = !out.transaction_control;
   } else if (k == "START") {
     auto next = tok.word();
     out.transaction_control = next == "TRANSACTION";
@@ -172,7 +201,7 @@ statement_traits classify(std::string_view text) {
       if (!tok.skip_past("FOR")) {
         return out;
       }
-      auto inner = classify(tok.rest());
+      auto inner = classify_keywords(tok.rest());
       inner.keyword = k;
       return inner;
     }
@@ -180,6 +209,9 @@ statement_traits classify(std::string_view text) {
       out.transaction_control = true;
     else if (next == "PASSWORD")
       out.implicit_commit = true;
+    // SET TRANSACTION changes the next transaction only; every other SET
+    // changes the session (variables, NAMES, CHARACTER SET, ROLE, ...).
+    out.session_state = next != "AUTOCOMMIT" && next != "TRANSACTION";
   } else if (k == "CREATE" || k == "DROP") {
     auto next = tok.word();
     if (next == "OR") { // CREATE OR REPLACE [TEMPORARY] TABLE
@@ -187,15 +219,34 @@ statement_traits classify(std::string_view text) {
       next = tok.word();
     }
     out.implicit_commit = next != "TEMPORARY";
+    out.session_state = next == "TEMPORARY";
   } else if (one_of(k, {"ALTER", "RENAME", "TRUNCATE", "GRANT", "REVOKE",
                         "LOCK", "UNLOCK", "ANALYZE", "CHECK", "OPTIMIZE",
                         "REPAIR", "CACHE", "FLUSH", "RESET", "INSTALL",
                         "UNINSTALL", "CHANGE", "SHUTDOWN"})) {
     out.implicit_commit = true;
+    // Table locks and FLUSH TABLES ... WITH READ LOCK stay with the session.
+    out.session_state = k == "LOCK" || k == "FLUSH";
+  } else if (one_of(k, {"USE", "CALL", "HANDLER", "PREPARE", "EXECUTE",
+                        "DEALLOCATE"})) {
+    out.session_state = true;
   } else if (k == "LOAD") {
     // LOAD INDEX INTO CACHE commits; LOAD DATA does not.
     out.implicit_commit = tok.word() == "INDEX";
   }
+  return out;
+}
+
+} // namespace
+
+statement_traits classify(std::string_view text) {
+  auto out = classify_keywords(text);
+  // Anywhere in the text, also inside expressions and subqueries: user
+  // variables and named locks (judged without parsing, so a '@' in a string
+  // literal counts too: a needless reset, never a missed one).
+  if (!out.session_state)
+    out.session_state = has_user_variable(text)
+                        || contains_ci(text, "GET_LOCK");
   return out;
 }
 

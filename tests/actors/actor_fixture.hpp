@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -130,6 +131,32 @@ struct actor_fixture {
   ~actor_fixture() {
     for (auto& e : engines)
       self->send_exit(e, caf::exit_reason::kill);
+  }
+};
+
+using handle_t = decltype(std::declval<caf::scoped_actor&>()->request(
+  std::declval<engine_actor&>(), std::chrono::seconds{60}, query_atom::value,
+  statement{}));
+
+/// Requests to an engine from scoped actors of their own, so that many
+/// are in flight at once, as from independent callers.
+struct requests {
+  caf::actor_system& sys;
+  std::vector<std::unique_ptr<caf::scoped_actor>> actors;
+  std::vector<handle_t> handles;
+
+  void send(const engine_actor& engine, statement stmt) {
+    actors.push_back(std::make_unique<caf::scoped_actor>(sys));
+    handles.push_back(
+      (*actors.back())->request(engine, std::chrono::seconds{60},
+                                query_atom::value, std::move(stmt)));
+  }
+
+  caf::expected<result> receive(size_t i) {
+    caf::expected<result> out{make_error(errc::internal, "no answer")};
+    handles[i].receive([&](result& r) { out = std::move(r); },
+                       [&](caf::error& e) { out = std::move(e); });
+    return out;
   }
 };
 

@@ -20,31 +20,9 @@
 using namespace troupe;
 using namespace std::chrono_literals;
 using test::code_of;
+using test::requests;
 
 namespace {
-
-using handle_t = decltype(std::declval<caf::scoped_actor&>()->request(
-  std::declval<engine_actor&>(), 60s, query_atom::value, statement{}));
-
-/// Requests from their own scoped actors, so that many can be in flight.
-struct requests {
-  caf::actor_system& sys;
-  std::vector<std::unique_ptr<caf::scoped_actor>> actors;
-  std::vector<handle_t> handles;
-
-  void send(const engine_actor& engine, statement stmt) {
-    actors.push_back(std::make_unique<caf::scoped_actor>(sys));
-    handles.push_back(
-      (*actors.back())->request(engine, 60s, query_atom::value, std::move(stmt)));
-  }
-
-  caf::expected<result> receive(size_t i) {
-    caf::expected<result> out{make_error(errc::internal, "no answer")};
-    handles[i].receive([&](result& r) { out = std::move(r); },
-                       [&](caf::error& e) { out = std::move(e); });
-    return out;
-  }
-};
 
 /// A table of lockable rows; each lock is held by a connection of its own,
 /// so that one can be released while the others stay held.

@@ -182,17 +182,23 @@ TEST_CASE_METHOD(test::actor_fixture,
   cfg.pool.max_size = 1;
   auto engine = spawn(cfg);
   wait_for_status(engine, [](const pool_status& s) { return s.idle == 1; });
-  REQUIRE(query(engine, "SET SESSION wait_timeout = 1"));
+  // (A session variable such as wait_timeout set through the pool would not
+  // survive the request: the pool resets such a session. The server closes
+  // this one with KILL instead.)
+  auto id = query(engine, "SELECT CONNECTION_ID()");
+  REQUIRE(id);
+  auto first = *id->scalar<uint64_t>();
   auto before = status(engine);
-  // The server drops the idle session after a second; the pool notices by
-  // itself and opens a new one.
+  auto admin = test::connect();
+  REQUIRE(admin->query(fmt::format("KILL CONNECTION {}", first)));
+  // The pool notices the closed idle socket by itself and opens a new one.
   auto st = wait_for_status(engine, [&](const pool_status& s) {
     return s.closed > before.closed && s.opened > before.opened && s.idle == 1;
   });
   CHECK(st.reconnects >= 1);
-  auto ok = query(engine, "SELECT @@SESSION.wait_timeout");
+  auto ok = query(engine, "SELECT CONNECTION_ID()");
   REQUIRE(ok);
-  CHECK(*ok->scalar<int>() > 1); // a fresh session
+  CHECK(*ok->scalar<uint64_t>() != first); // a fresh session
   CHECK(status(engine).failed_requests == before.failed_requests);
 }
 
@@ -306,26 +312,4 @@ TEST_CASE_METHOD(test::actor_fixture,
   auto ping = ask<ping_info>(engine, ping_atom::value);
   REQUIRE(ping);
   CHECK_THAT(ping->server_version, Catch::Contains("MariaDB"));
-}
-
-TEST_CASE_METHOD(test::actor_fixture,
-                 "a wrong password opens the circuit: requests fail fast with "
-                 "database_unreachable naming the cause",
-                 "[pool]") {
-  auto dsn = test::server_dsn();
-  dsn.password = "wrong-password";
-  auto cfg = config_for(dsn);
-  auto engine = spawn(cfg);
-  auto st = wait_for_status(engine, [](const pool_status& s) {
-    return s.circuit_open;
-  });
-  CHECK(st.failed >= 1);
-  auto t0 = std::chrono::steady_clock::now();
-  auto res = query(engine, "SELECT 1");
-  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
-  REQUIRE_FALSE(res);
-  auto e = info(res.error());
-  CHECK(e.code == errc::database_unreachable);
-  CHECK_THAT(e.message, Catch::Contains("auth_failed"));
-  CHECK_THAT(e.message, !Catch::Contains("wrong-password"));
 }

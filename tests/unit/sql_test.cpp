@@ -270,6 +270,67 @@ TEST_CASE("classify returns the first keyword upper-case", "[sql]") {
   CHECK(classify("  -- c\n  rollback").keyword == "ROLLBACK");
 }
 
+// -- classify: session state ---------------------------------------------------
+
+TEST_CASE("classify marks statements that leave state in the session",
+          "[sql]") {
+  auto text = GENERATE(as<std::string>{}, //
+                       "SET SESSION sql_mode = 'ALLOW_INVALID_DATES'",
+                       "SET time_zone = '+05:00'",
+                       "set @@session.time_zone = '+05:00'",
+                       "SET NAMES latin1",
+                       "SET CHARACTER SET latin1",
+                       "SET @x = 1",
+                       "SET ROLE r",
+                       "USE mysql",
+                       "use `mysql`",
+                       "LOCK TABLES t WRITE",
+                       "LOCK TABLE t READ",
+                       "FLUSH TABLES WITH READ LOCK",
+                       "SELECT GET_LOCK('x', 0)",
+                       "select get_lock('x', 0)",
+                       "DO GET_LOCK('x', 0)",
+                       "SELECT * FROM t WHERE a = (SELECT get_lock('x', 1))",
+                       "SELECT @x",
+                       "SELECT a INTO @x FROM t",
+                       "INSERT INTO t VALUES (@x)",
+                       "CREATE TEMPORARY TABLE tmp (a INT)",
+                       "CREATE OR REPLACE TEMPORARY TABLE tmp (a INT)",
+                       "PREPARE s FROM 'SELECT 1'",
+                       "EXECUTE s",
+                       "DEALLOCATE PREPARE s",
+                       "HANDLER t OPEN",
+                       "CALL p()",
+                       "BEGIN NOT ATOMIC SET @a = 1; END",
+                       "/*!40101 SET NAMES utf8 */",
+                       "SET STATEMENT max_statement_time = 1 FOR SET @x = 1");
+  CAPTURE(text);
+  CHECK(classify(text).session_state);
+}
+
+TEST_CASE("classify does not mark statements that leave no session state",
+          "[sql]") {
+  auto text = GENERATE(as<std::string>{}, //
+                       "SELECT 1",
+                       "SELECT * FROM t WHERE a = ? FOR UPDATE",
+                       "INSERT INTO t VALUES (1)",
+                       "UPDATE t SET a = 1",
+                       "DELETE FROM t",
+                       "WITH c AS (SELECT 1) SELECT * FROM c",
+                       "CREATE TABLE t (a INT)",
+                       "DROP TABLE t",
+                       "UNLOCK TABLES",
+                       "SELECT RELEASE_LOCK('x')",
+                       "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                       "SET STATEMENT max_statement_time = 1 FOR SELECT 1",
+                       "SHOW TABLES",
+                       "SELECT @@version",
+                       "SELECT CONNECTION_ID(), @@SESSION.sql_mode",
+                       "");
+  CAPTURE(text);
+  CHECK_FALSE(classify(text).session_state);
+}
+
 // -- validate_identifier ------------------------------------------------------
 
 TEST_CASE("validate_identifier accepts letters, digits, '_' and '$' up to 64 "

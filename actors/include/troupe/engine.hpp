@@ -129,10 +129,19 @@ struct pool_status {
   /// libmariadb (cached prepared SELECTs, docs/architecture.md); with
   /// `pipeline_depth` above 1 several of them share a connection at once.
   uint64_t pipelined = 0;
+  /// Pooled connections reset (COM_RESET_CONNECTION and the connection's
+  /// setup) because a statement left state in the session: variables, the
+  /// current database, locks, temporary tables, ... (no caller's session
+  /// state reaches another; docs/architecture.md).
+  uint64_t resets = 0;
   /// True while the database is unreachable and requests fail fast.
   bool circuit_open = false;
   /// The last connect error, rendered (empty when none).
   std::string last_connect_error;
+  /// The code of `last_connect_error` (`ok` when none): `auth_failed` while
+  /// the server refuses the engine's credentials, `connect_failed` while it
+  /// cannot be reached.
+  errc last_connect_code = errc::ok;
   /// Queue wait and execution time percentiles since start.
   uint64_t queue_wait_p50 = 0;
   uint64_t queue_wait_p99 = 0;
@@ -144,8 +153,9 @@ typename Inspector::result_type inspect(Inspector& f, pool_status& x) {
   return f(caf::meta::type_name("troupe::pool_status"), x.size, x.idle, x.busy,
            x.connecting, x.leased, x.sessions, x.waiting, x.min_size, x.max_size, x.peak_size,
            x.opened, x.closed, x.failed, x.reconnects, x.reclaimed, x.served,
-           x.failed_requests, x.overloaded, x.timed_out, x.pipelined, x.circuit_open,
-           x.last_connect_error, x.queue_wait_p50, x.queue_wait_p99,
+           x.failed_requests, x.overloaded, x.timed_out, x.pipelined, x.resets,
+           x.circuit_open,
+           x.last_connect_error, x.last_connect_code, x.queue_wait_p50, x.queue_wait_p99,
            x.exec_p50, x.exec_p99);
 }
 

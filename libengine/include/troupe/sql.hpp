@@ -26,6 +26,15 @@ struct statement_traits {
   /// The statement starts with an executable comment (/*! ... */): its
   /// effect is not judged; sessions treat it like an implicit commit.
   bool opaque = false;
+  /// It may leave state behind in the session that outlives the statement
+  /// and that the server's state-change tracking does not always report:
+  /// session variables and character sets (SET), the current database
+  /// (USE), user variables (`@`), table and named locks (LOCK TABLES,
+  /// FLUSH ... WITH READ LOCK, GET_LOCK), temporary tables, prepared
+  /// statements, HANDLERs, and whatever a procedure or compound statement
+  /// does (CALL, BEGIN NOT ATOMIC). Opaque statements count too. The pool
+  /// resets a connection after such a statement before anyone else gets it.
+  bool session_state = false;
 };
 
 /// Classifies `text` (see `statement_traits`).

@@ -822,24 +822,15 @@ int connection::next_setup() {
 }
 
 // Notes whether the statement that just ended changed the session's state.
-// The server flags changes in the status of OK packets; it does not for
-// statements returning rows (`SELECT @v := 1`, `SELECT GET_LOCK(...)`), so
-// those are judged by their text: a user variable or a named lock.
+// The server flags changes in the status of OK packets, but not for
+// statements returning rows (`SELECT @v := 1`, `SELECT GET_LOCK(...)`) nor
+// for table locks; those are judged by the statement's text
+// (`sql::statement_traits::session_state`).
 void connection::track_session_state() {
   if (mysql_ == nullptr)
     return;
-  if (mysql_->server_status & SERVER_SESSION_STATE_CHANGED) {
-    state_changed_ = true;
-    return;
-  }
-  if (sql_.find('@') != std::string::npos) {
-    state_changed_ = true;
-    return;
-  }
-  auto upper = sql_;
-  for (auto& c : upper)
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (upper.find("GET_LOCK") != std::string::npos)
+  if ((mysql_->server_status & SERVER_SESSION_STATE_CHANGED) != 0
+      || sql::classify(sql_).session_state)
     state_changed_ = true;
 }
 
