@@ -59,7 +59,15 @@ caf::expected<client> client::connect(caf::actor_system& sys,
   auto engine = spawn_engine(sys, std::move(cfg));
   if (!engine)
     return std::move(engine.error());
-  return client{std::make_unique<impl>(sys, std::move(*engine), true, bound)};
+  client out{std::make_unique<impl>(sys, std::move(*engine), true, bound)};
+  // Connected means the database answered: a wrong password, an unknown
+  // database or an unreachable server fail here, not at the first query.
+  if (auto pong = out.ping(); !pong) {
+    auto err = std::move(pong.error());
+    out.disconnect();
+    return err;
+  }
+  return out;
 }
 
 caf::expected<client> client::connect(caf::actor_system& sys,

@@ -46,3 +46,34 @@ TEST_CASE_METHOD(test::actor_fixture,
   CHECK(info(c.error()).code == errc::invalid_argument);
   CHECK_THAT(info(c.error()).message, Catch::Contains("max_size"));
 }
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "a client with a wrong password fails at connect with "
+                 "auth_failed",
+                 "[client][auth]") {
+  test::scratch_database db{"client"};
+  auto d = db.dsn();
+  d.password = "not-the-password";
+  auto cfg = config_for(d);
+  cfg.name = "client-auth";
+  auto c = client::connect(sys, cfg);
+  REQUIRE_FALSE(c);
+  auto x = info(c.error());
+  CHECK(x.code == errc::auth_failed);
+  CHECK(x.server_code == 1045);
+  CHECK(x.message.find("not-the-password") == std::string::npos);
+}
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "a client whose server cannot be reached fails at connect "
+                 "with database_unreachable",
+                 "[client]") {
+  test::scratch_database db{"client"};
+  auto d = db.dsn();
+  d.host = "127.0.0.1";
+  d.socket.clear();
+  d.port = 1; // nothing listens there
+  auto c = client::connect(sys, config_for(d));
+  REQUIRE_FALSE(c);
+  CHECK(info(c.error()).code == errc::database_unreachable);
+}

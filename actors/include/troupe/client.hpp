@@ -60,8 +60,12 @@ struct retry_policy {
 
 class client {
 public:
-  /// Spawns an engine from `cfg` and attaches to it; the client owns it
-  /// (disconnect or the destructor dispose it).
+  /// Spawns an engine from `cfg`, waits until the database answers a ping
+  /// through it, and attaches to it; the client owns the engine (disconnect
+  /// or the destructor dispose it). Fails, leaving nothing running, with the
+  /// ping's error: `auth_failed` (wrong credentials), `database_unreachable`
+  /// (no connection could be opened: refused, unknown database, ...),
+  /// `checkout_timeout`, or `invalid_argument` for a bad configuration.
   static caf::expected<client> connect(caf::actor_system& sys,
                                        engine_config cfg);
 
