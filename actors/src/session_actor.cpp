@@ -364,8 +364,9 @@ void run_savepoint_op(self_ptr self, const char* verb) {
     finish_err(self, std::move(err));
     return;
   }
+  // Valid names quote (checked above).
   run_on_lease(self,
-               fmt::format("{} {}", verb, sql::quote_identifier(st.current.name)),
+               fmt::format("{} {}", verb, *sql::quote_identifier(st.current.name)),
                {}, [self](caf::expected<result> r, bool in_tx) {
                  if (!r) {
                    on_statement_error(self, std::move(r.error()), in_tx);

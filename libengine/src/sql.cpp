@@ -1,7 +1,7 @@
 #include "troupe/sql.hpp"
 
 #include <algorithm>
-#include <cctype>
+#include <cstdint>
 #include <initializer_list>
 
 #include <fmt/format.h>
@@ -13,11 +13,25 @@ namespace troupe::sql {
 namespace {
 
 bool is_space(char c) {
-  return std::isspace(static_cast<unsigned char>(c)) != 0;
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
+         || c == '\v';
+}
+
+// ASCII only, whatever the locale.
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 bool is_word(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+  return is_alpha(c) || is_digit(c) || c == '_';
+}
+
+char to_upper(char c) {
+  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
 }
 
 // Reads the SQL text word by word, skipping whitespace and comments.
@@ -59,7 +73,7 @@ public:
       return {};
     std::string out;
     while (pos_ < text_.size() && is_word(text_[pos_]))
-      out += static_cast<char>(std::toupper(static_cast<unsigned char>(text_[pos_++])));
+      out += to_upper(text_[pos_++]);
     return out;
   }
 
@@ -149,7 +163,7 @@ bool contains_ci(std::string_view text, std::string_view word) {
   for (size_t i = 0; i + word.size() <= text.size(); ++i) {
     size_t k = 0;
     while (k < word.size()
-           && std::toupper(static_cast<unsigned char>(text[i + k])) == word[k])
+           && to_upper(text[i + k]) == word[k])
       ++k;
     if (k == word.size())
       return true;
@@ -259,8 +273,7 @@ caf::error validate_identifier(std::string_view name, std::string_view what) {
                       fmt::format("{} name is longer than 64 characters",
                                   what));
   auto bad = std::find_if(name.begin(), name.end(), [](char c) {
-    return !(std::isalnum(static_cast<unsigned char>(c)) || c == '_'
-             || c == '$');
+    return !(is_word(c) || c == '$');
   });
   if (bad != name.end())
     return make_error(errc::invalid_argument,
@@ -269,15 +282,42 @@ caf::error validate_identifier(std::string_view name, std::string_view what) {
                                   "{}",
                                   what, name.substr(0, 64),
                                   bad - name.begin()));
-  if (std::all_of(name.begin(), name.end(),
-                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+  if (std::all_of(name.begin(), name.end(), is_digit))
     return make_error(errc::invalid_argument,
                       fmt::format("{} name '{}' is only digits", what, name));
   return {};
 }
 
-std::string quote_identifier(std::string_view name) {
-  // Valid identifiers have no backtick; doubling keeps any other safe.
+caf::expected<std::string> quote_identifier(std::string_view name) {
+  if (name.empty())
+    return make_error(errc::invalid_argument, "an identifier is empty");
+  // Counts characters and checks UTF-8: shortest forms only, no surrogates,
+  // nothing above U+10FFFF, no NUL.
+  size_t chars = 0;
+  for (size_t i = 0; i < name.size(); ++chars) {
+    auto b = static_cast<unsigned char>(name[i]);
+    size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3
+                 : (b >> 3) == 0x1E ? 4 : 0;
+    bool ok = len != 0 && b != 0 && i + len <= name.size();
+    uint32_t cp = len == 1 ? b : len == 2 ? b & 0x1F : len == 3 ? b & 0x0F
+                                                                : b & 0x07;
+    for (size_t k = 1; ok && k < len; ++k) {
+      auto c = static_cast<unsigned char>(name[i + k]);
+      ok = (c & 0xC0) == 0x80;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    static constexpr uint32_t min_of[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (!ok || cp < min_of[len] || cp > 0x10FFFF
+        || (cp >= 0xD800 && cp <= 0xDFFF))
+      return make_error(errc::invalid_argument,
+                        fmt::format("an identifier is not valid UTF-8 (or "
+                                    "holds a NUL byte) at byte {}",
+                                    i));
+    i += len;
+  }
+  if (chars > 64)
+    return make_error(errc::invalid_argument,
+                      "an identifier is longer than 64 characters");
   std::string out = "`";
   for (char c : name) {
     if (c == '`')

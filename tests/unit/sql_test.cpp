@@ -394,13 +394,61 @@ TEST_CASE("validate_identifier rejects a name of only digits", "[sql]") {
 // -- quote_identifier ---------------------------------------------------------
 
 TEST_CASE("quote_identifier wraps a name in backticks", "[sql]") {
-  CHECK(quote_identifier("a") == "`a`");
-  CHECK(quote_identifier("A_1$") == "`A_1$`");
+  CHECK(quote_identifier("a") == std::string{"`a`"});
+  CHECK(quote_identifier("A_1$") == std::string{"`A_1$`"});
 }
 
 TEST_CASE("quote_identifier doubles backticks inside the name", "[sql]") {
-  CHECK(quote_identifier("a`b") == "`a``b`");
-  CHECK(quote_identifier("`") == "````");
+  CHECK(quote_identifier("a`b") == std::string{"`a``b`"});
+  CHECK(quote_identifier("`") == std::string{"````"});
   CHECK(quote_identifier("x`; DROP TABLE t; --")
-        == "`x``; DROP TABLE t; --`");
+        == std::string{"`x``; DROP TABLE t; --`"});
+}
+
+TEST_CASE("quote_identifier accepts UTF-8 names of up to 64 characters",
+          "[sql]") {
+  CHECK(quote_identifier("donn\xC3\xA9" "es")
+        == std::string{"`donn\xC3\xA9" "es`"});
+  CHECK(quote_identifier("\xE2\x82\xAC") == std::string{"`\xE2\x82\xAC`"});
+  CHECK(quote_identifier("\xF0\x9F\x98\x80")
+        == std::string{"`\xF0\x9F\x98\x80`"});
+  // 64 two-byte characters are 128 bytes and still one identifier.
+  std::string e_acute;
+  for (int i = 0; i < 64; ++i)
+    e_acute += "\xC3\xA9";
+  CHECK(quote_identifier(e_acute));
+}
+
+TEST_CASE("quote_identifier refuses names that could close the quotes under "
+          "a multibyte character set",
+          "[sql]") {
+  auto name = GENERATE(as<std::string>{}, //
+                       std::string{"\x81`; SELECT CURRENT_USER(); -- "}, // gbk lead + backtick
+                       std::string{"a\x81`"},
+                       std::string{"\x95\x60"},      // sjis: 0x60 as trail byte
+                       std::string{"\xC3"},          // cut short
+                       std::string{"\xC0\xA0"},      // overlong
+                       std::string{"\xED\xA0\x80"},  // a surrogate
+                       std::string{"\xF4\x90\x80\x80"}, // above U+10FFFF
+                       std::string{"\xFF"},
+                       std::string{"a\0b", 3});
+  CAPTURE(name);
+  auto q = quote_identifier(name);
+  REQUIRE_FALSE(q);
+  CHECK(troupe::info(q.error()).code == errc::invalid_argument);
+}
+
+TEST_CASE("quote_identifier refuses an empty name and one longer than 64 "
+          "characters",
+          "[sql]") {
+  CHECK_FALSE(quote_identifier(""));
+  CHECK(quote_identifier(std::string(64, 'a')));
+  CHECK_FALSE(quote_identifier(std::string(65, 'a')));
+}
+
+TEST_CASE("validate_identifier accepts ASCII only, whatever the locale",
+          "[sql]") {
+  // In a Latin-1 locale isalnum(0xE9) is true; identifiers stay ASCII.
+  CHECK(validate_identifier("\xE9t\xE9", "savepoint"));
+  CHECK(validate_identifier("caf\xC3\xA9", "savepoint"));
 }

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
 
 namespace troupe::sql {
 
@@ -41,11 +42,17 @@ struct statement_traits {
 statement_traits classify(std::string_view text);
 
 /// Checks a name used as an identifier (savepoint, table, column): 1 to 64
-/// characters of letters, digits, '_' and '$', not only digits. Errors are
-/// `errc::invalid_argument` naming `what` and the problem.
+/// characters of ASCII letters, digits, '_' and '$', not only digits (the
+/// same in every locale). Errors are `errc::invalid_argument` naming `what`
+/// and the problem.
 caf::error validate_identifier(std::string_view name, std::string_view what);
 
-/// Quotes a valid identifier for MariaDB/MySQL: `name`.
-std::string quote_identifier(std::string_view name);
+/// Quotes a name for MariaDB/MySQL: `name`, with backticks doubled. Refuses
+/// (`errc::invalid_argument`) an empty name, one longer than 64 characters,
+/// and one that is not valid UTF-8 or holds a NUL byte: in a multibyte
+/// character set such as gbk, a byte taken for the second half of a
+/// character could otherwise close the quotes early (the engine refuses
+/// those character sets for the connection as well).
+caf::expected<std::string> quote_identifier(std::string_view name);
 
 } // namespace troupe::sql

@@ -549,6 +549,12 @@ int connection::start_connect() {
   error_ = caf::error{};
   result_ = result{};
   broken_ = false;
+  if (!options_.database.empty())
+    if (auto q = sql::quote_identifier(options_.database); !q) {
+      finish(make_error(errc::invalid_argument,
+                        "the database name: " + troupe::info(q.error()).message));
+      return 0;
+    }
   mysql_ = mysql_init(nullptr);
   if (mysql_ == nullptr)
     throw std::bad_alloc{};
@@ -799,8 +805,9 @@ int connection::begin_setup(bool after_connect) {
   setup_.clear();
   // COM_RESET_CONNECTION keeps the current database: return to ours.
   if (!after_connect && !options_.database.empty())
-    setup_.push_back({"USE " + sql::quote_identifier(options_.database), true,
-                      false, false});
+    // (start_connect checked that the name quotes.)
+    setup_.push_back({"USE " + *sql::quote_identifier(options_.database),
+                      true, false, false});
   for (const auto& x : options_.init_statements)
     setup_.push_back({x, true, false, false});
   setup_.push_back(
