@@ -11,6 +11,8 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -413,6 +415,11 @@ caf::error write_private_file(const std::string& path,
 // for 'K' while no server ran.
 
 struct keeper_plan {
+  /// The account the server runs as when the keeper is root (Debian's
+  /// `mysql`): the keeper's children switch to it before they exec. -1:
+  /// stay as we are.
+  uid_t run_uid = static_cast<uid_t>(-1);
+  gid_t run_gid = static_cast<gid_t>(-1);
   std::string directory;
   std::string error_log;
   std::string install_log;
@@ -591,6 +598,18 @@ private:
       return pid;
     if (own_group)
       setpgid(0, 0);
+    // The log is opened before dropping privileges: the keeper (root) wrote
+    // its banner there first.
+    auto in = open("/dev/null", O_RDONLY);
+    auto out = open(output, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (in < 0 || out < 0)
+      _exit(127);
+    // Not as root: the server's account cannot read what root can. Before
+    // PR_SET_PDEATHSIG, which a change of credentials clears.
+    if (plan_.run_uid != static_cast<uid_t>(-1)
+        && (setgroups(0, nullptr) != 0 || setgid(plan_.run_gid) != 0
+            || setuid(plan_.run_uid) != 0))
+      _exit(126);
     // Die with the keeper. PR_SET_PDEATHSIG fires when the parent *thread*
     // exits; the keeper has only one, so that is the keeper's death.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -603,10 +622,6 @@ private:
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     sigaction(SIGPIPE, &dfl, nullptr);
-    auto in = open("/dev/null", O_RDONLY);
-    auto out = open(output, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (in < 0 || out < 0)
-      _exit(127);
     dup2(in, 0);
     dup2(out, 1);
     dup2(out, 2);
@@ -824,7 +839,8 @@ struct embedded_server::impl {
       pid_file(directory.path() + "/mysqld.pid"),
       error_log(directory.path() + "/error.log"),
       install_log(directory.path() + "/install.log"),
-      init_file(directory.path() + "/init.sql") {
+      init_file(directory.path() + "/init.sql"),
+      files_dir(directory.path() + "/files") {
   }
 
   impl(const impl&) = delete;
@@ -856,6 +872,12 @@ struct embedded_server::impl {
   std::string error_log;
   std::string install_log;
   std::string init_file;
+  /// The only place LOAD DATA INFILE and SELECT ... INTO OUTFILE may use
+  /// (secure_file_priv); empty.
+  std::string files_dir;
+  /// The account the server runs as (see keeper_plan), when root.
+  uid_t run_uid = static_cast<uid_t>(-1);
+  gid_t run_gid = static_cast<gid_t>(-1);
   child_process keeper;
   unique_fd control;        // Write end; only the owner holds it.
   mutable unique_fd status; // Read end.
@@ -877,15 +899,33 @@ struct embedded_server::impl {
       auto account = "'" + user + "'@'" + host + "'";
       sql += "CREATE USER IF NOT EXISTS " + account + " IDENTIFIED BY '" + pw
              + "';\n";
-      sql += "GRANT ALL PRIVILEGES ON *.* TO " + account
-             + " WITH GRANT OPTION;\n";
+      // Its own database and those named after it (`troupe_...`, e.g. the
+      // tests' scratch databases), nothing global: no FILE (no reading or
+      // writing the host's files), no SUPER, no GRANT OPTION, no CREATE
+      // USER. PROCESS only shows what runs (processlist, InnoDB's
+      // transactions) on this private server. (Names are letters, digits and
+      // '_'; '_' is a wildcard in a grant's pattern, hence the escapes.)
+      sql += "GRANT PROCESS ON *.* TO " + account + ";\n";
+      sql += "GRANT ALL PRIVILEGES ON `" + db + "`.* TO " + account + ";\n";
+      std::string pattern;
+      for (char c : db) {
+        if (c == '_')
+          pattern += '\\';
+        pattern += c;
+      }
+      sql += "GRANT ALL PRIVILEGES ON `" + pattern + "\\_%`.* TO " + account
+             + ";\n";
     }
     return sql;
   }
 
   keeper_plan make_plan() const {
-    bool as_root = geteuid() == 0;
+    // As root without a server account to switch to, mariadbd must be told
+    // that root is meant.
+    bool as_root = geteuid() == 0 && run_uid == static_cast<uid_t>(-1);
     keeper_plan plan;
+    plan.run_uid = run_uid;
+    plan.run_gid = run_gid;
     plan.directory = directory.path();
     plan.error_log = error_log;
     plan.install_log = install_log;
@@ -924,6 +964,8 @@ struct embedded_server::impl {
                         "--innodb-buffer-pool-size=128M",
                         "--innodb-flush-log-at-trx-commit=2",
                         "--skip-log-bin",
+                        "--secure-file-priv=" + files_dir,
+                        "--local-infile=0",
                         "--init-file=" + init_file};
     if (as_root)
       plan.server_args.emplace_back("--user=root");
@@ -931,6 +973,50 @@ struct embedded_server::impl {
       plan.server_args.push_back(arg);
     plan.finalize();
     return plan;
+  }
+
+  /// As root, the server runs as Debian's `mysql` account when it exists:
+  /// the private directory and what is in it so far become its own (still
+  /// 0700/0600: nobody else gets in).
+  caf::error hand_to_server_account() {
+    if (geteuid() != 0)
+      return {};
+    auto* pw = getpwnam("mysql");
+    if (pw == nullptr || pw->pw_uid == 0) {
+      spdlog::warn("embedded mariadb: running as root and there is no "
+                   "'mysql' account: the server runs as root");
+      return {};
+    }
+    std::initializer_list<const std::string*> paths{
+      &directory.path(), &data_dir, &tmp_dir, &files_dir, &init_file,
+      &error_log, &install_log};
+    for (const auto* path : paths)
+      if (::lchown(path->c_str(), pw->pw_uid, pw->pw_gid) != 0)
+        return sys_error(("cannot hand " + *path + " to the mysql account")
+                           .c_str());
+    // The account must reach the directory: every directory above it must
+    // let it through.
+    auto path = directory.path();
+    for (auto cut = path.rfind('/'); cut != std::string::npos && cut > 0;
+         cut = path.rfind('/', cut - 1)) {
+      auto parent = path.substr(0, cut);
+      struct stat st;
+      if (::stat(parent.c_str(), &st) != 0)
+        return sys_error(("cannot inspect " + parent).c_str());
+      bool passes = (st.st_mode & S_IXOTH) != 0
+                    || (st.st_uid == pw->pw_uid && (st.st_mode & S_IXUSR))
+                    || (st.st_gid == pw->pw_gid && (st.st_mode & S_IXGRP));
+      if (!passes)
+        return make_error(errc::invalid_argument,
+                          "embedded mariadb: the server runs as the 'mysql' "
+                          "account, which cannot enter "
+                            + parent
+                            + "; choose a base directory that others may "
+                              "traverse (mode o+x)");
+    }
+    run_uid = pw->pw_uid;
+    run_gid = pw->pw_gid;
+    return {};
   }
 
   caf::error spawn_keeper() {
@@ -1285,10 +1371,16 @@ embedded_server::start(embedded_server_options options) {
       return sys_error(("cannot create a directory in " + base_dir).c_str());
     // From here on, `self` owns the directory.
     auto self = std::make_unique<impl>(options, port, dir_buf);
-    for (auto sub : {&self->data_dir, &self->tmp_dir})
+    for (auto sub : {&self->data_dir, &self->tmp_dir, &self->files_dir})
       if (::mkdir(sub->c_str(), 0700) != 0)
         return sys_error(("cannot create " + *sub).c_str());
     if (auto err = write_private_file(self->init_file, self->init_sql()))
+      return err;
+    // Created here so that they can be handed to the server's account.
+    for (auto log : {&self->error_log, &self->install_log})
+      if (auto err = write_private_file(*log, {}))
+        return err;
+    if (auto err = self->hand_to_server_account())
       return err;
     if (auto err = self->spawn_keeper())
       return err;

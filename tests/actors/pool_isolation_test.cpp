@@ -45,7 +45,7 @@ std::vector<state_case> cases(const std::string& lock) {
      probe("@@SESSION.sql_mode")},
     {"SET time_zone", "SET time_zone = '+05:00'",
      probe("@@SESSION.time_zone")},
-    {"USE", "USE mysql", probe("DATABASE()")},
+    {"USE", "USE information_schema", probe("DATABASE()")},
     {"SET NAMES", "SET NAMES latin1",
      probe("CONCAT(@@SESSION.character_set_client, '/', "
            "@@SESSION.character_set_results)")},

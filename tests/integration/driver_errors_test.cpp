@@ -116,7 +116,7 @@ TEST_CASE("a wrong password fails with auth_failed and 1045",
 TEST_CASE("an unknown database fails with connect_failed and 1049",
           "[driver][errors]") {
   auto opts = test::server_options();
-  opts.database = test::unique_name("missing_db");
+  opts.database = test::database_name("missing_db");
   auto conn = mariadb::sync_connection::open(opts);
   REQUIRE_FALSE(conn);
   auto e = info(conn.error());

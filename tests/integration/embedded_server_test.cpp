@@ -16,6 +16,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/prctl.h>
@@ -133,7 +135,9 @@ class scratch_dir {
 public:
   scratch_dir() {
     char buf[] = "/tmp/troupe-embedded-test.XXXXXX";
-    if (::mkdtemp(buf) != nullptr)
+    // o+x: as root the server runs as the mysql account, which must reach
+    // the private directory inside (that one stays 0700).
+    if (::mkdtemp(buf) != nullptr && ::chmod(buf, 0711) == 0)
       path_ = buf;
   }
   ~scratch_dir() {
@@ -430,6 +434,24 @@ TEST_CASE("embedded server rejects a base directory too long for a socket path",
   REQUIRE_FALSE(server);
   INFO(troupe::render(server.error()));
   CHECK(code_of(server.error()) == errc::invalid_argument);
+}
+
+TEST_CASE("embedded server run by root refuses a base directory the mysql "
+          "account cannot enter, and leaves it empty",
+          "[embedded]") {
+  if (::geteuid() != 0 || ::getpwnam("mysql") == nullptr)
+    return; // Only root hands the server to the mysql account.
+  scratch_dir base;
+  REQUIRE(::chmod(base.path().c_str(), 0700) == 0);
+  embedded_server_options options;
+  options.base_dir = base.path();
+  auto server = embedded_server::start(options);
+  REQUIRE_FALSE(server);
+  INFO(troupe::render(server.error()));
+  CHECK(code_of(server.error()) == errc::invalid_argument);
+  CHECK_THAT(troupe::info(server.error()).message,
+             Catch::Contains(base.path()));
+  CHECK(base.empty());
 }
 
 TEST_CASE("embedded server returns connect_failed with the log when it does "

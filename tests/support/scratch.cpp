@@ -53,8 +53,13 @@ std::string unique_name(std::string_view prefix) {
   return fmt::format("{}_{}_{}", prefix, ::getpid(), ++counter);
 }
 
+std::string database_name(std::string_view prefix) {
+  auto base = server_dsn().database;
+  return base.empty() ? unique_name(prefix) : base + "_" + unique_name(prefix);
+}
+
 scratch_database::scratch_database(std::string_view prefix)
-  : name_(unique_name(prefix)), admin_(connect()) {
+  : name_(database_name(prefix)), admin_(connect()) {
   // The name is ours (letters, digits, '_'), safe to quote as an identifier.
   auto res = admin_->query(
     fmt::format("CREATE DATABASE `{}` CHARACTER SET utf8mb4", name_));

@@ -28,6 +28,11 @@ uint64_t running_thread(mariadb::sync_connection& admin,
 /// A name unique in this test run: `prefix` + pid + counter.
 std::string unique_name(std::string_view prefix);
 
+/// A database name unique in this test run that the test server's account
+/// may create: the embedded server's account owns its database and those
+/// named after it (`troupe_...`), nothing else.
+std::string database_name(std::string_view prefix);
+
 /// A fresh database on the test server, dropped by the destructor.
 class scratch_database {
 public:

@@ -5,8 +5,11 @@
 // `embedded_server::start` creates a fresh data directory in a temporary
 // directory (`mariadb-install-db`), starts `mariadbd` on a free loopback port
 // and a unix socket, waits until it accepts connections, and creates a
-// database and a user (with all privileges: it is a private server). The
-// destructor stops the server and removes the directory.
+// database and a user. The user may do anything in its database and in
+// databases named after it (`<database>_...`) and nothing else: no file
+// access (secure_file_priv points into the private directory), no SUPER, no
+// GRANT OPTION. Run by root, the server runs as the `mysql` account when it
+// exists. The destructor stops the server and removes the directory.
 //
 // The server never outlives its owning process: a small keeper process sits
 // between the owner and `mariadbd`. It holds the read end of a pipe whose
@@ -39,10 +42,11 @@ struct embedded_server_options {
   /// Path of `mariadb-install-db`; empty: search PATH, then /usr/bin.
   std::string install_db;
   /// Where the private directory is created; empty: $TMPDIR, else /tmp.
+  /// Run by root, the `mysql` account must be able to traverse it.
   std::string base_dir;
   /// The database to create.
   std::string database = "troupe";
-  /// The user to create (all privileges, from any host).
+  /// The user to create (from any host; privileges: see the file comment).
   std::string user = "troupe";
   /// The user's password; empty: a random one.
   std::string password;
