@@ -167,25 +167,30 @@ std::optional<std::string> read_first_line(const std::string& path) {
   return line;
 }
 
-// Writes `content` to `path` so that readers see all of it or nothing.
+// Writes `content` to `path` so that readers see all of it or nothing. The
+// temporary file has an unpredictable name and is created exclusively (no
+// one can plant a file or a link there first); rename never follows a link
+// at `path`.
 bool write_atomically(const std::string& path, const std::string& content,
                       mode_t mode) {
-  auto tmp = path + ".tmp." + std::to_string(getpid());
+  auto tmp = path + ".tmp.XXXXXX";
   {
-    unique_fd fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                        mode)};
+    unique_fd fd{::mkostemp(tmp.data(), O_CLOEXEC)};
     if (fd.get() < 0)
       return false;
+    bool ok = ::fchmod(fd.get(), mode) == 0;
     size_t done = 0;
-    while (done < content.size()) {
+    while (ok && done < content.size()) {
       auto n = ::write(fd.get(), content.data() + done, content.size() - done);
       if (n < 0 && errno == EINTR)
         continue;
-      if (n < 0) {
-        ::unlink(tmp.c_str());
-        return false;
-      }
-      done += static_cast<size_t>(n);
+      ok = n >= 0;
+      if (ok)
+        done += static_cast<size_t>(n);
+    }
+    if (!ok) {
+      ::unlink(tmp.c_str());
+      return false;
     }
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -193,6 +198,30 @@ bool write_atomically(const std::string& path, const std::string& content,
     return false;
   }
   return true;
+}
+
+// Creates the state directory (0700) or checks an existing one: a real
+// directory (not a link), ours, that nobody else may write to; otherwise
+// someone else could swap the DSN file (which holds the password) or the
+// pid file the tool later signals. Returns an empty string or the problem.
+std::string prepare_state_dir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return "cannot create " + dir + ": " + std::strerror(errno);
+  struct stat st;
+  if (::lstat(dir.c_str(), &st) != 0)
+    return "cannot inspect " + dir + ": " + std::strerror(errno);
+  if (!S_ISDIR(st.st_mode))
+    return dir + " is not a directory (a link or a file is refused)";
+  if (st.st_uid != ::geteuid())
+    return dir + " belongs to another user (uid " + std::to_string(st.st_uid)
+           + ")";
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    return dir + " may be written by others (mode "
+           + std::to_string((st.st_mode >> 6) & 7)
+           + std::to_string((st.st_mode >> 3) & 7)
+           + std::to_string(st.st_mode & 7) + "); use a directory only you "
+           + "may write to";
+  return {};
 }
 
 // True while `pid` runs (a zombie does not count: nobody may reap it soon).
@@ -358,7 +387,8 @@ int daemon_main(const std::string& state_dir, pid_t owner) {
   ::setsid();
   auto log_path = state_dir + "/daemon.log";
   auto log_fd = ::open(log_path.c_str(),
-                       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                       0600);
   auto null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (log_fd < 0 || null_fd < 0)
     return 1;
@@ -402,14 +432,13 @@ int daemon_main(const std::string& state_dir, pid_t owner) {
 }
 
 int start_daemon(const arguments& args) {
-  if (external_server_configured())
-    return 0;
   const auto& dir = args.state_dir;
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    std::cerr << tool_name << ": cannot create " << dir << ": "
-              << std::strerror(errno) << "\n";
+  if (auto problem = prepare_state_dir(dir); !problem.empty()) {
+    std::cerr << tool_name << ": " << problem << "\n";
     return 1;
   }
+  if (external_server_configured())
+    return 0;
   // A daemon of an earlier run that was not stopped (e.g. ctest was killed).
   stop_daemon(dir);
   auto owner = getppid();
