@@ -26,7 +26,9 @@
 #include <sstream>
 #include <thread>
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -276,29 +278,111 @@ measurement run_threads(const options& opts) {
 
 // --- mode "sysbench": the peer -------------------------------------------------
 
-std::string sysbench_args(const options& opts) {
-  const auto& d = opts.target;
-  std::string conn = d.uses_socket()
-                       ? fmt::format("--mysql-socket={}", d.socket)
-                       : fmt::format("--mysql-host={} --mysql-port={}", d.host,
-                                     d.port);
-  return fmt::format("--db-driver=mysql {} --mysql-user={} --mysql-password={} "
-                     "--mysql-db={} --tables=1 --table-size={}",
-                     conn, d.user, d.password, d.database, opts.table_size);
-}
+// sysbench's connection options. The password goes into a private file
+// (--config-file), never onto a command line that `ps` shows; nothing passes
+// through a shell.
+class sysbench_config {
+public:
+  explicit sysbench_config(const options& opts) {
+    const auto& d = opts.target;
+    // sysbench's config file ends a value at white space unless it is
+    // quoted, and knows no escapes inside quotes.
+    char quote = d.password.find('\'') == std::string::npos ? '\'' : '"';
+    if (d.password.find_first_of("\r\n") != std::string::npos
+        || (quote == '"' && d.password.find('"') != std::string::npos))
+      fail("the password holds a line break, or both kinds of quotes, which "
+           "sysbench's config file cannot carry");
+    char path[] = "/tmp/troupe-bench-sysbench.XXXXXX";
+    int fd = ::mkostemp(path, O_CLOEXEC); // mode 0600
+    if (fd < 0)
+      fail(std::string{"cannot create a private file: "} + std::strerror(errno));
+    path_ = path;
+    auto text = "mysql-password=" + std::string(1, quote) + d.password
+                + quote + "\n";
+    bool ok = ::write(fd, text.data(), text.size())
+              == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    std::fill(text.begin(), text.end(), '\0');
+    if (!ok)
+      fail("cannot write " + path_);
+    args_ = {"--config-file=" + path_, "--db-driver=mysql"};
+    if (d.uses_socket()) {
+      args_.push_back("--mysql-socket=" + d.socket);
+    } else {
+      args_.push_back("--mysql-host=" + d.host);
+      args_.push_back("--mysql-port=" + std::to_string(d.port));
+    }
+    args_.push_back("--mysql-user=" + d.user);
+    args_.push_back("--mysql-db=" + d.database);
+    args_.push_back("--tables=1");
+    args_.push_back("--table-size=" + std::to_string(opts.table_size));
+  }
 
-std::string run_command(const std::string& cmd, int& status) {
+  ~sysbench_config() {
+    if (!path_.empty())
+      ::unlink(path_.c_str());
+  }
+
+  sysbench_config(const sysbench_config&) = delete;
+  sysbench_config& operator=(const sysbench_config&) = delete;
+
+  /// sysbench oltp_point_select <connection options> <extra>.
+  std::vector<std::string> command(std::vector<std::string> extra) const {
+    std::vector<std::string> out{"sysbench", "oltp_point_select"};
+    out.insert(out.end(), args_.begin(), args_.end());
+    out.insert(out.end(), extra.begin(), extra.end());
+    return out;
+  }
+
+private:
+  [[noreturn]] static void fail(const std::string& why) {
+    std::cerr << "troupe-bench: " << why << "\n";
+    std::exit(1);
+  }
+
+  std::string path_;
+  std::vector<std::string> args_;
+};
+
+// Runs `argv` (searched in PATH, no shell) and returns what it wrote to
+// stdout and stderr; `status` gets its wait status, -1 if it did not start.
+std::string run_command(const std::vector<std::string>& argv, int& status) {
   std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
     status = -1;
     return out;
   }
+  std::vector<char*> args;
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  auto pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    status = -1;
+    return out;
+  }
+  if (pid == 0) {
+    ::dup2(fds[1], STDOUT_FILENO);
+    ::dup2(fds[1], STDERR_FILENO);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
   char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-    out.append(buf, n);
-  status = pclose(p);
+  for (;;) {
+    auto n = ::read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
   return out;
 }
 
@@ -311,12 +395,12 @@ measurement run_sysbench(const options& opts) {
   // sysbench's own CPU (it is a waited-for child; includes its warm-up).
   double children0 = children_cpu_seconds();
   int status = 0;
-  auto out = run_command(fmt::format("sysbench oltp_point_select {} "
-                                     "--threads={} --time={} --percentile=99 "
-                                     "--histogram=off run 2>&1",
-                                     sysbench_args(opts), opts.sysbench_threads,
-                                     opts.seconds),
-                         status);
+  sysbench_config sb{opts};
+  auto out = run_command(
+    sb.command({"--threads=" + std::to_string(opts.sysbench_threads),
+                "--time=" + std::to_string(opts.seconds), "--percentile=99",
+                "--histogram=off", "run"}),
+    status);
   std::smatch match;
   if (status != 0
       || !std::regex_search(out, match,
@@ -354,9 +438,8 @@ void prepare_table(const options& opts) {
                            opts.table_size);
   (*conn)->query("DROP TABLE IF EXISTS sbtest1");
   int status = 0;
-  auto out = run_command(fmt::format("sysbench oltp_point_select {} prepare 2>&1",
-                                     sysbench_args(opts)),
-                         status);
+  sysbench_config sb{opts};
+  auto out = run_command(sb.command({"prepare"}), status);
   if (status != 0) {
     std::cerr << "troupe-bench: sysbench prepare failed:\n" << out << "\n";
     std::exit(1);

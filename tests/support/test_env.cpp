@@ -49,4 +49,8 @@ std::string mariadb_tool_path() {
   return TROUPE_MARIADB_TOOL;
 }
 
+std::string bench_tool_path() {
+  return TROUPE_BENCH_TOOL;
+}
+
 } // namespace troupe::test

@@ -17,4 +17,7 @@ troupe::dsn server_dsn();
 /// The path of the `troupe-mariadb` executable of this build.
 std::string mariadb_tool_path();
 
+/// The path of the `troupe-bench` executable of this build.
+std::string bench_tool_path();
+
 } // namespace troupe::test

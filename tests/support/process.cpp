@@ -1,0 +1,65 @@
+#include "process.hpp"
+
+#include <csignal>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace troupe::test {
+
+program_run run_program(const std::vector<std::string>& argv,
+                        const std::string& cwd, std::chrono::seconds limit) {
+  program_run out;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return out;
+  std::vector<char*> args;
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  auto pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return out;
+  }
+  if (pid == 0) {
+    auto in = ::open("/dev/null", O_RDONLY);
+    if (in < 0 || (!cwd.empty() && ::chdir(cwd.c_str()) != 0))
+      ::_exit(126);
+    ::dup2(in, STDIN_FILENO);
+    ::dup2(fds[1], STDOUT_FILENO);
+    ::dup2(fds[1], STDERR_FILENO);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd pfd{fds[0], POLLIN, 0};
+    if (::poll(&pfd, 1, 100) <= 0)
+      continue;
+    auto n = ::read(fds[0], buf, sizeof(buf));
+    if (n <= 0)
+      break;
+    out.output.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  // Output closed: the program is exiting (or closed its output early).
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return out;
+    }
+    ::poll(nullptr, 0, 10);
+  }
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+} // namespace troupe::test

@@ -1,0 +1,24 @@
+#pragma once
+
+// Running a program of this build from a test, bounded in time.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace troupe::test {
+
+struct program_run {
+  /// The exit code, or -1 when it did not exit normally (killed, timed out).
+  int exit_code = -1;
+  /// What it wrote to stdout and stderr.
+  std::string output;
+};
+
+/// Runs `argv` (argv[0] a path) in `cwd` (empty: the current directory) with
+/// stdin from /dev/null; kills it after `limit`.
+program_run run_program(const std::vector<std::string>& argv,
+                        const std::string& cwd = {},
+                        std::chrono::seconds limit = std::chrono::seconds{120});
+
+} // namespace troupe::test
