@@ -20,7 +20,8 @@ using clock = std::chrono::steady_clock;
 using ms = std::chrono::milliseconds;
 
 enum class phase {
-  /// No transaction (statements run in autocommit through the pool).
+  /// No transaction: statements are refused, or run in autocommit through
+  /// the pool when the session was opened with `autocommit`.
   idle,
   /// `begin` waits for a connection.
   leasing,
@@ -290,7 +291,16 @@ void run_statement(self_ptr self) {
   auto& st = self->state;
   auto& stmt = st.current.stmt;
   if (st.ph == phase::idle) {
-    // No transaction: autocommit through the pool.
+    if (!st.params.options.autocommit) {
+      // A forgotten begin must not make changes permanent unnoticed.
+      finish_err(self, make_error(errc::invalid_argument,
+                                  "no open transaction: this session runs "
+                                  "statements only between begin and "
+                                  "commit/rollback; send begin, or open the "
+                                  "session with autocommit"));
+      return;
+    }
+    // No transaction, and the owner asked for autocommit: through the pool.
     self
       ->request(st.params.supervisor, st.params.request_timeout,
                 query_atom::value, std::move(stmt))

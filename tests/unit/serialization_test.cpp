@@ -19,6 +19,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "troupe/engine.hpp"
 #include "troupe/error.hpp"
 #include "troupe/result.hpp"
 #include "troupe/value.hpp"
@@ -350,6 +351,32 @@ TEST_CASE("loading replaces what the target held", "[serialization]") {
   troupe::result target{two_by_three()};
   REQUIRE_FALSE(load(buf, target));
   CHECK(target.sets().empty());
+}
+
+TEST_CASE("session options survive serialization, autocommit included",
+          "[serialization]") {
+  troupe::session_options x;
+  x.idle_timeout_ms = 1234;
+  x.checkout_timeout_ms = 567;
+  x.allow_implicit_commit = true;
+  x.autocommit = true;
+  // Loaded into defaults (all off): every field must come from the bytes.
+  auto y = round_trip(x);
+  CHECK(y.idle_timeout_ms == 1234);
+  CHECK(y.checkout_timeout_ms == 567);
+  CHECK(y.allow_implicit_commit);
+  CHECK(y.autocommit);
+  // And each flag on its own lands in its own field.
+  troupe::session_options only_autocommit;
+  only_autocommit.autocommit = true;
+  troupe::session_options all_on = x;
+  auto z = round_trip(only_autocommit, all_on);
+  CHECK(z.autocommit);
+  CHECK_FALSE(z.allow_implicit_commit);
+  CHECK(z.idle_timeout_ms == 0);
+  CHECK(z.checkout_timeout_ms == 0);
+  CHECK_FALSE(round_trip(troupe::session_options{}, all_on).autocommit);
+  check_every_prefix_fails<troupe::session_options>(save(x));
 }
 
 // -- truncated and corrupted input -------------------------------------------

@@ -219,11 +219,16 @@ struct session_options {
   /// `invalid_argument` and nothing is sent, so no caller believes a
   /// rollback will undo them.
   bool allow_implicit_commit = false;
+  /// Run statements sent while no transaction is open in autocommit through
+  /// the pool, each committed on its own. Off (the default): such statements
+  /// fail with `invalid_argument` and nothing is sent, so a forgotten
+  /// `begin` cannot make changes permanent unnoticed.
+  bool autocommit = false;
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_options& x) {
   return f(caf::meta::type_name("troupe::session_options"), x.idle_timeout_ms,
-           x.checkout_timeout_ms, x.allow_implicit_commit);
+           x.checkout_timeout_ms, x.allow_implicit_commit, x.autocommit);
 }
 
 /// A session: one transaction at a time, on one connection leased from the
@@ -233,12 +238,17 @@ typename Inspector::result_type inspect(Inspector& f, session_options& x) {
 /// - `begin`: leases a connection and starts a transaction. Errors:
 ///   `invalid_argument` (one is already open), `checkout_timeout`,
 ///   `overloaded`, `database_unreachable`.
-/// - `query`/`execute`: inside a transaction on the leased connection;
-///   without one, in autocommit through the pool. Errors: `invalid_argument`
-///   for transaction control statements (use the messages) and for implicit
-///   commits (unless allowed); `transaction_aborted` once the transaction was
-///   lost (connection died, deadlock rolled it back, idle timeout, lease
-///   reclaimed): nothing more is sent until `rollback` or `begin`.
+/// - `query`/`execute`: inside a transaction on the leased connection.
+///   Without one (before the first `begin`, after `commit` or `rollback`)
+///   they fail with `invalid_argument` and nothing is sent, unless the
+///   session was opened with `session_options::autocommit`: then they run
+///   in autocommit through the pool, like the engine's. Errors:
+///   `invalid_argument` for transaction control statements (use the
+///   messages) and for implicit commits (unless allowed);
+///   `transaction_aborted` once the transaction was lost (connection died,
+///   deadlock rolled it back, idle timeout, lease reclaimed): nothing more
+///   is sent until `rollback` or `begin` (inside a transaction nothing
+///   uncommitted can have been applied, whatever the cause).
 /// - `savepoint`/`rollback_to`/`release` with a savepoint name (letters,
 ///   digits, '_', '$').
 /// - `commit`: `commit_outcome_unknown` when the connection was lost while
