@@ -5,6 +5,8 @@
 
 #include <caf/all.hpp>
 
+#include "no_answer.hpp"
+
 namespace troupe {
 
 struct client::impl {
@@ -12,7 +14,7 @@ struct client::impl {
   caf::scoped_actor self;
   engine_actor engine;
   bool owned;
-  caf::duration timeout;
+  std::chrono::milliseconds timeout;
 
   impl(caf::actor_system& s, engine_actor e, bool own,
        std::chrono::milliseconds t)
@@ -20,27 +22,36 @@ struct client::impl {
   }
 
   template <class T, class... Ts>
-  caf::expected<T> ask(Ts&&... xs) {
+  caf::expected<T> ask(detail::if_no_answer meaning, std::string_view what,
+                       Ts&&... xs) {
     if (!engine)
       return make_error(errc::shutting_down, "the client is disconnected");
-    return ask_to<T>(engine, std::forward<Ts>(xs)...);
+    return ask_to<T>(engine, meaning, what, std::forward<Ts>(xs)...);
   }
 
+  // Waits at most `timeout`. Past it the request still runs in the engine:
+  // `meaning` says what the caller may conclude about its outcome.
   template <class T, class Handle, class... Ts>
-  caf::expected<T> ask_to(const Handle& dest, Ts&&... xs) {
+  caf::expected<T> ask_to(const Handle& dest, detail::if_no_answer meaning,
+                          std::string_view what, Ts&&... xs) {
     caf::expected<T> out{make_error(errc::internal, "no answer")};
     self->request(dest, timeout, std::forward<Ts>(xs)...)
       .receive([&](T& x) { out = std::move(x); },
                [&](caf::error& err) {
-                 if (err == caf::sec::request_timeout)
-                   out = make_error(errc::query_timeout,
-                                    "no answer from the engine in time");
-                 else
-                   out = std::move(err);
+                 out = detail::when_no_answer(std::move(err), meaning, what,
+                                              timeout);
                });
     return out;
   }
 };
+
+namespace {
+
+using detail::if_no_answer;
+
+constexpr std::string_view the_statement = "the statement";
+
+} // namespace
 
 client::client(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
 }
@@ -84,22 +95,26 @@ client client::attach(caf::actor_system& sys, engine_actor engine,
 }
 
 caf::expected<result> client::query(std::string sql, std::vector<value> params) {
-  return impl_->ask<result>(query_atom::value,
+  return impl_->ask<result>(if_no_answer::may_be_applied, the_statement,
+                            query_atom::value,
                             statement{std::move(sql), std::move(params)});
 }
 
 caf::expected<result> client::execute(std::string sql,
                                       std::vector<value> params) {
-  return impl_->ask<result>(execute_atom::value,
+  return impl_->ask<result>(if_no_answer::may_be_applied, the_statement,
+                            execute_atom::value,
                             statement{std::move(sql), std::move(params)});
 }
 
 caf::expected<ping_info> client::ping() {
-  return impl_->ask<ping_info>(ping_atom::value);
+  return impl_->ask<ping_info>(if_no_answer::changes_nothing, "ping",
+                               ping_atom::value);
 }
 
 caf::expected<pool_status> client::status() {
-  return impl_->ask<pool_status>(status_atom::value);
+  return impl_->ask<pool_status>(if_no_answer::changes_nothing, "status",
+                                 status_atom::value);
 }
 
 caf::error client::disconnect() {
@@ -110,7 +125,8 @@ caf::error client::disconnect() {
     auto engine = impl_->engine;
     // Wait for the supervisor to exit too, so no connection outlives us.
     impl_->self->monitor(engine);
-    auto report = impl_->ask<dispose_report>(dispose_atom::value);
+    auto report = impl_->ask<dispose_report>(if_no_answer::may_be_applied,
+                                             "dispose", dispose_atom::value);
     if (!report)
       err = std::move(report.error());
     else
@@ -129,33 +145,49 @@ transaction::transaction(client& owner, session_actor session)
   : owner_(owner), session_(std::move(session)) {
 }
 
+// A statement of the transaction whose answer does not come in time may
+// still run in the open transaction. The transaction is then abandoned:
+// nothing more is sent for it and `client::transaction` rolls it back
+// instead of committing, so "nothing was committed" is the truth.
+template <class... Ts>
+caf::expected<result> transaction::ask(std::string_view what, Ts&&... xs) {
+  if (abandoned_) {
+    // Keeps the cause's server code: a deadlock (1213) stays retryable.
+    auto x = info(abandoned_);
+    return make_error(errc::transaction_aborted,
+                      "nothing more is sent in this transaction: " + x.message,
+                      x.server_code, x.sqlstate, false);
+  }
+  auto out = owner_.impl_->ask_to<result>(session_, if_no_answer::rolled_back,
+                                          what, std::forward<Ts>(xs)...);
+  if (!out && info(out.error()).code == errc::transaction_aborted)
+    abandoned_ = out.error();
+  return out;
+}
+
 caf::expected<result> transaction::query(std::string sql,
                                           std::vector<value> params) {
-  return owner_.impl_->ask_to<result>(session_, query_atom::value,
-                                      statement{std::move(sql),
-                                                std::move(params)});
+  return ask(the_statement, query_atom::value,
+             statement{std::move(sql), std::move(params)});
 }
 
 caf::expected<result> transaction::execute(std::string sql,
                                             std::vector<value> params) {
-  return owner_.impl_->ask_to<result>(session_, execute_atom::value,
-                                      statement{std::move(sql),
-                                                std::move(params)});
+  return ask(the_statement, execute_atom::value,
+             statement{std::move(sql), std::move(params)});
 }
 
 caf::expected<result> transaction::savepoint(std::string name) {
-  return owner_.impl_->ask_to<result>(session_, savepoint_atom::value,
-                                      std::move(name));
+  return ask("savepoint", savepoint_atom::value, std::move(name));
 }
 
 caf::expected<result> transaction::rollback_to(std::string name) {
-  return owner_.impl_->ask_to<result>(session_, rollback_to_atom::value,
-                                      std::move(name));
+  return ask("rollback to savepoint", rollback_to_atom::value,
+             std::move(name));
 }
 
 caf::expected<result> transaction::release(std::string name) {
-  return owner_.impl_->ask_to<result>(session_, release_atom::value,
-                                      std::move(name));
+  return ask("release savepoint", release_atom::value, std::move(name));
 }
 
 namespace {
@@ -170,15 +202,23 @@ bool retryable(const caf::error& err, const retry_policy& retry) {
 caf::expected<uint32_t>
 client::transaction(const std::function<caf::error(troupe::transaction&)>& unit,
                     transaction_options options, retry_policy retry) {
-  auto session = impl_->ask<session_actor>(session_atom::value,
+  auto session = impl_->ask<session_actor>(if_no_answer::changes_nothing,
+                                           "opening a session",
+                                           session_atom::value,
                                            session_options{});
   if (!session)
     return std::move(session.error());
   troupe::transaction tx{*this, *session};
+  // Their errors change nothing: the session rolls back before it does
+  // anything else, whenever these reach it.
   auto rollback = [&] {
-    impl_->ask_to<result>(*session, rollback_atom::value);
+    impl_->ask_to<result>(*session, if_no_answer::rolled_back, "rollback",
+                          rollback_atom::value);
   };
-  auto close = [&] { impl_->ask_to<result>(*session, close_atom::value); };
+  auto close = [&] {
+    impl_->ask_to<result>(*session, if_no_answer::rolled_back, "close",
+                          close_atom::value);
+  };
   std::minstd_rand rng{std::random_device{}()};
   auto attempts = std::max<uint32_t>(1, retry.max_attempts);
   caf::error last;
@@ -190,11 +230,13 @@ client::transaction(const std::function<caf::error(troupe::transaction&)>& unit,
       auto jitter = static_cast<int64_t>(rng() % static_cast<uint64_t>(base + 1));
       std::this_thread::sleep_for(std::chrono::milliseconds{base / 2 + jitter / 2});
     }
-    auto begun = impl_->ask_to<result>(*session, begin_atom::value, options);
+    auto begun = impl_->ask_to<result>(*session, if_no_answer::changes_nothing,
+                                       "begin", begin_atom::value, options);
     if (!begun) {
       close();
       return std::move(begun.error());
     }
+    tx.abandoned_ = caf::error{};
     caf::error err;
     try {
       err = unit(tx);
@@ -203,8 +245,12 @@ client::transaction(const std::function<caf::error(troupe::transaction&)>& unit,
       close();
       throw;
     }
+    if (!err && tx.abandoned_)
+      err = tx.abandoned_; // the unit ignored a lost request: never commit
     if (!err) {
-      auto committed = impl_->ask_to<result>(*session, commit_atom::value);
+      auto committed = impl_->ask_to<result>(*session,
+                                             if_no_answer::may_be_committed,
+                                             "COMMIT", commit_atom::value);
       if (committed) {
         close();
         return attempt;

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "job_runner.hpp"
+#include "no_answer.hpp"
 #include "troupe/sql.hpp"
 
 namespace troupe::detail {
@@ -20,7 +21,8 @@ using clock = std::chrono::steady_clock;
 using ms = std::chrono::milliseconds;
 
 enum class phase {
-  /// No transaction (statements run in autocommit through the pool).
+  /// No transaction: statements are refused, or run in autocommit through
+  /// the pool when the session was opened with `autocommit`.
   idle,
   /// `begin` waits for a connection.
   leasing,
@@ -290,12 +292,26 @@ void run_statement(self_ptr self) {
   auto& st = self->state;
   auto& stmt = st.current.stmt;
   if (st.ph == phase::idle) {
-    // No transaction: autocommit through the pool.
-    self
-      ->request(st.params.supervisor, st.params.request_timeout,
-                query_atom::value, std::move(stmt))
+    if (!st.params.options.autocommit) {
+      // A forgotten begin must not make changes permanent unnoticed.
+      finish_err(self, make_error(errc::invalid_argument,
+                                  "no open transaction: this session runs "
+                                  "statements only between begin and "
+                                  "commit/rollback; send begin, or open the "
+                                  "session with autocommit"));
+      return;
+    }
+    // No transaction, and the owner asked for autocommit: through the pool.
+    // If the bound passes first, the statement still runs there: its
+    // outcome is unknown, not a failure.
+    auto waited = st.params.request_timeout;
+    self->request(st.params.supervisor, waited, query_atom::value, std::move(stmt))
       .then([self](result& r) { finish_ok(self, std::move(r)); },
-            [self](caf::error& e) { finish_err(self, std::move(e)); });
+            [self, waited](caf::error& e) {
+              finish_err(self, when_no_answer(std::move(e),
+                                              if_no_answer::may_be_applied,
+                                              "the statement", waited));
+            });
     return;
   }
   if (st.ph == phase::aborted) {
@@ -682,6 +698,9 @@ void script_fail(script_ptr self, caf::error err) {
 
 void script_step(script_ptr self, size_t i) {
   auto& st = self->state;
+  // A request that gets no answer in time still runs in the session. Before
+  // COMMIT that is harmless: this runner quits when it answers, and the
+  // session rolls back for its dead owner. COMMIT itself may have happened.
   if (i == st.script.statements.size()) {
     self->request(st.session, st.request_timeout, commit_atom::value)
       .then(
@@ -690,7 +709,12 @@ void script_step(script_ptr self, size_t i) {
           script_finish(self, caf::make_message(transaction_outcome{
                                 std::move(st.results), st.attempt}));
         },
-        [self](caf::error& e) { script_fail(self, std::move(e)); });
+        [self](caf::error& e) {
+          script_fail(self, when_no_answer(std::move(e),
+                                           if_no_answer::may_be_committed,
+                                           "COMMIT",
+                                           self->state.request_timeout));
+        });
     return;
   }
   self
@@ -701,7 +725,14 @@ void script_step(script_ptr self, size_t i) {
         self->state.results.push_back(std::move(r));
         script_step(self, i + 1);
       },
-      [self](caf::error& e) { script_fail(self, std::move(e)); });
+      [self, i](caf::error& e) {
+        script_fail(self, when_no_answer(std::move(e),
+                                         if_no_answer::rolled_back,
+                                         fmt::format("statement {} of the "
+                                                     "script",
+                                                     i + 1),
+                                         self->state.request_timeout));
+      });
 }
 
 void script_attempt(script_ptr self) {
@@ -713,7 +744,9 @@ void script_attempt(script_ptr self) {
     .then([self](const result&) { script_step(self, 0); },
           [self](caf::error& e) {
             // Not even begun: nothing to roll back, nothing to retry.
-            script_finish(self, caf::make_message(std::move(e)));
+            script_finish(self, caf::make_message(when_no_answer(
+                                  std::move(e), if_no_answer::rolled_back,
+                                  "begin", self->state.request_timeout)));
           });
 }
 
@@ -735,7 +768,12 @@ caf::behavior script_impl(script_ptr self, engine_actor engine,
         self->state.session = std::move(s);
         script_attempt(self);
       },
-      [self](caf::error& e) { script_finish(self, caf::make_message(e)); });
+      [self](caf::error& e) {
+        script_finish(self, caf::make_message(when_no_answer(
+                              std::move(e), if_no_answer::changes_nothing,
+                              "opening a session",
+                              self->state.request_timeout)));
+      });
   return {
     [self](caf::atom_value a) {
       if (a == caf::atom("retry") && self->current_sender() == self->ctrl())

@@ -44,6 +44,8 @@ std::string to_string(errc x) {
       return "shutting_down";
     case errc::internal:
       return "internal";
+    case errc::outcome_unknown:
+      return "outcome_unknown";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

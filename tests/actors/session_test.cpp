@@ -212,19 +212,111 @@ TEST_CASE_METHOD(session_fixture,
 }
 
 TEST_CASE_METHOD(session_fixture,
-                 "statements without a transaction run in autocommit and a "
-                 "second begin is refused",
+                 "a session refuses statements while no transaction is open: "
+                 "before begin, after commit, after rollback and after an "
+                 "aborted transaction",
                  "[session]") {
   start();
   auto s = open();
-  REQUIRE(in(s, query_atom::value, statement{"UPDATE t SET v = 7 WHERE id = 1"}));
-  CHECK(value_of(1) == 7);
+  auto rows = [&] {
+    auto n = query(engine, "SELECT COUNT(*) FROM t");
+    REQUIRE(n);
+    return *n->scalar<int>();
+  };
+  auto refused = [&](const char* when, int id) {
+    INFO(when);
+    auto before = rows();
+    for (auto atom : {0, 1}) {
+      auto stmt = statement{"INSERT INTO t VALUES (?, ?)", {id + atom, 1}};
+      auto r = atom == 0 ? in(s, query_atom::value, stmt)
+                         : in(s, execute_atom::value, stmt);
+      REQUIRE_FALSE(r);
+      CHECK(info(r.error()).code == errc::invalid_argument);
+      CHECK_THAT(info(r.error()).message,
+                 Catch::Contains("no open transaction")
+                   && Catch::Contains("send begin")
+                   && Catch::Contains("autocommit"));
+    }
+    CHECK(rows() == before); // nothing reached the server
+  };
+  refused("before the first begin", 100);
+  CHECK(rows() == 2);
+  REQUIRE(in(s, begin_atom::value, transaction_options{}));
+  REQUIRE(in(s, query_atom::value, statement{"INSERT INTO t VALUES (3, 30)"}));
+  REQUIRE(in(s, commit_atom::value));
+  CHECK(rows() == 3);
+  refused("after commit", 110);
+  CHECK(rows() == 3);
+  REQUIRE(in(s, begin_atom::value, transaction_options{}));
+  REQUIRE(in(s, query_atom::value, statement{"INSERT INTO t VALUES (4, 40)"}));
+  REQUIRE(in(s, rollback_atom::value));
+  CHECK(rows() == 3);
+  refused("after rollback", 120);
+  CHECK(rows() == 3);
+  // A transaction lost with its connection, then rolled back.
+  REQUIRE(in(s, begin_atom::value, transaction_options{}));
+  auto id = in(s, query_atom::value, statement{"SELECT CONNECTION_ID()"});
+  REQUIRE(id);
+  auto thread = *id->scalar<uint64_t>();
+  auto admin = test::connect();
+  REQUIRE(admin->query(fmt::format("KILL CONNECTION {}", thread)));
+  // The kill is asynchronous: wait (bounded) until the thread is gone.
+  auto gone = [&] {
+    auto n = admin->query(fmt::format("SELECT COUNT(*) FROM "
+                                      "information_schema.processlist WHERE "
+                                      "id = {}",
+                                      thread));
+    REQUIRE(n);
+    return *n->scalar<int>() == 0;
+  };
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!gone() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(gone());
+  auto lost = in(s, query_atom::value, statement{"INSERT INTO t VALUES (5, 50)"});
+  REQUIRE_FALSE(lost);
+  CHECK(info(lost.error()).code == errc::transaction_aborted);
+  REQUIRE(in(s, rollback_atom::value));
+  refused("after an aborted transaction was rolled back", 130);
+  CHECK(rows() == 3);
+  // commit without a transaction is refused too; a second begin as well.
   CHECK(test::code_of(in(s, commit_atom::value)) == errc::invalid_argument);
   REQUIRE(in(s, begin_atom::value, transaction_options{}));
   CHECK(test::code_of(in(s, begin_atom::value, transaction_options{}))
         == errc::invalid_argument);
   REQUIRE(in(s, rollback_atom::value));
   CHECK(in(s, rollback_atom::value)); // idempotent
+  CHECK(rows() == 3);
+}
+
+TEST_CASE_METHOD(session_fixture,
+                 "a session opened with autocommit runs statements outside a "
+                 "transaction, each committed at once",
+                 "[session]") {
+  start();
+  session_options opts;
+  opts.autocommit = true;
+  auto s = open(opts);
+  auto ins = in(s, execute_atom::value, statement{"INSERT INTO t VALUES (?, ?)", {3, 30}});
+  REQUIRE(ins);
+  CHECK(ins->affected_rows() == 1);
+  // Committed: another connection sees it while the session lives on.
+  CHECK(value_of(3) == 30);
+  REQUIRE(in(s, query_atom::value, statement{"UPDATE t SET v = 7 WHERE id = 1"}));
+  CHECK(value_of(1) == 7);
+  // Transactions still work in such a session, and after commit the
+  // session is back in autocommit.
+  REQUIRE(in(s, begin_atom::value, transaction_options{}));
+  REQUIRE(in(s, query_atom::value, statement{"UPDATE t SET v = 8 WHERE id = 1"}));
+  CHECK(value_of(1) == 7);
+  REQUIRE(in(s, commit_atom::value));
+  CHECK(value_of(1) == 8);
+  REQUIRE(in(s, query_atom::value, statement{"UPDATE t SET v = 9 WHERE id = 1"}));
+  CHECK(value_of(1) == 9);
+  // Transaction control stays refused, by the pool, before anything runs.
+  CHECK(test::code_of(in(s, query_atom::value, statement{"BEGIN"}))
+        == errc::invalid_argument);
+  REQUIRE(in(s, close_atom::value));
 }
 
 namespace {

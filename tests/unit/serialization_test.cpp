@@ -19,6 +19,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "troupe/engine.hpp"
 #include "troupe/error.hpp"
 #include "troupe/result.hpp"
 #include "troupe/value.hpp"
@@ -133,6 +134,22 @@ void check_every_prefix_fails(const std::vector<char>& buf) {
     CHECK_NOTHROW(err = load(prefix, out));
     CHECK(err);
   }
+}
+
+// Round-trips an error through an actor system's serializer: an error's
+// context is a caf::message, which CAF 0.17 only serializes with an
+// execution context (as BASP has).
+caf::error round_trip_error(const caf::error& original) {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  REQUIRE_FALSE(sink(original));
+  caf::error copy;
+  caf::binary_deserializer source{sys, buf};
+  REQUIRE_FALSE(source(copy));
+  CHECK(source.remaining() == 0);
+  return copy;
 }
 
 } // namespace
@@ -352,6 +369,32 @@ TEST_CASE("loading replaces what the target held", "[serialization]") {
   CHECK(target.sets().empty());
 }
 
+TEST_CASE("session options survive serialization, autocommit included",
+          "[serialization]") {
+  troupe::session_options x;
+  x.idle_timeout_ms = 1234;
+  x.checkout_timeout_ms = 567;
+  x.allow_implicit_commit = true;
+  x.autocommit = true;
+  // Loaded into defaults (all off): every field must come from the bytes.
+  auto y = round_trip(x);
+  CHECK(y.idle_timeout_ms == 1234);
+  CHECK(y.checkout_timeout_ms == 567);
+  CHECK(y.allow_implicit_commit);
+  CHECK(y.autocommit);
+  // And each flag on its own lands in its own field.
+  troupe::session_options only_autocommit;
+  only_autocommit.autocommit = true;
+  troupe::session_options all_on = x;
+  auto z = round_trip(only_autocommit, all_on);
+  CHECK(z.autocommit);
+  CHECK_FALSE(z.allow_implicit_commit);
+  CHECK(z.idle_timeout_ms == 0);
+  CHECK(z.checkout_timeout_ms == 0);
+  CHECK_FALSE(round_trip(troupe::session_options{}, all_on).autocommit);
+  check_every_prefix_fails<troupe::session_options>(save(x));
+}
+
 // -- truncated and corrupted input -------------------------------------------
 
 TEST_CASE("truncated bytes of a result fail to deserialize with an error",
@@ -389,19 +432,9 @@ TEST_CASE("a value with an unknown kind tag fails to deserialize with an "
 
 TEST_CASE("an engine error with server details survives serialization",
           "[serialization]") {
-  // An error's context is a caf::message, which CAF 0.17 only serializes
-  // with an execution context (as BASP has): use an actor system.
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
   auto original = troupe::make_error(errc::server_error, "msg", 1064, "42000",
                                      false);
-  std::vector<char> buf;
-  caf::binary_serializer sink{sys, buf};
-  REQUIRE_FALSE(sink(original));
-  caf::error copy;
-  caf::binary_deserializer source{sys, buf};
-  REQUIRE_FALSE(source(copy));
-  CHECK(source.remaining() == 0);
+  auto copy = round_trip_error(original);
   CHECK(copy == original);
   auto x = troupe::info(copy);
   CHECK(x.is_troupe);
@@ -415,17 +448,9 @@ TEST_CASE("an engine error with server details survives serialization",
 
 TEST_CASE("a fatal engine error keeps its fatal flag through serialization",
           "[serialization]") {
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto original = troupe::make_error(errc::connection_lost,
-                                     "server gone \xe2\x80\x94 2013", 2013,
-                                     "HY000", true);
-  std::vector<char> buf;
-  caf::binary_serializer sink{sys, buf};
-  REQUIRE_FALSE(sink(original));
-  caf::error copy;
-  caf::binary_deserializer source{sys, buf};
-  REQUIRE_FALSE(source(copy));
+  auto copy = round_trip_error(troupe::make_error(
+    errc::connection_lost, "server gone \xe2\x80\x94 2013", 2013, "HY000",
+    true));
   auto x = troupe::info(copy);
   CHECK(x.code == errc::connection_lost);
   CHECK(x.message == "server gone \xe2\x80\x94 2013");
@@ -433,6 +458,19 @@ TEST_CASE("a fatal engine error keeps its fatal flag through serialization",
   CHECK(x.sqlstate == "HY000");
   CHECK(x.fatal);
   CHECK(troupe::is_fatal(copy));
+}
+
+TEST_CASE("outcome_unknown has a name and survives serialization",
+          "[serialization]") {
+  CHECK(troupe::to_string(errc::outcome_unknown) == "outcome_unknown");
+  auto copy = round_trip_error(troupe::make_error(
+    errc::outcome_unknown, "may have been applied", true));
+  auto x = troupe::info(copy);
+  CHECK(x.code == errc::outcome_unknown);
+  CHECK(x.message == "may have been applied");
+  CHECK(x.fatal);
+  CHECK(troupe::render(copy)
+        == "outcome_unknown (fatal): may have been applied");
 }
 
 TEST_CASE("an engine error whose context was lost still decodes to its code",

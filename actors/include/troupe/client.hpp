@@ -9,16 +9,22 @@
 //   db->disconnect();
 //
 // Every call waits for the engine's answer, at most for the request's bound
-// (`request_bound` in engine_config.hpp); it never
-// hangs: past it the call fails with `query_timeout` ("no answer from the
-// engine in time"). Do not call
-// it from inside an actor (use messages there). Not thread-safe: one client
-// per thread.
+// (`request_bound` in engine_config.hpp, or the `timeout` of `attach`); it
+// never hangs. When the wait ends first, the request still runs in the
+// engine, so the error says what is known about its outcome:
+// `outcome_unknown` for a statement (it may have been applied: do not
+// simply run it again), `commit_outcome_unknown` for the COMMIT of
+// `transaction`, `transaction_aborted` for a statement inside `transaction`
+// (the transaction is then rolled back, never committed), and
+// `query_timeout` for requests that change no data (ping, status, begin).
+// Do not call it from inside an actor (use messages there). Not
+// thread-safe: one client per thread.
 
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -31,7 +37,10 @@ namespace troupe {
 class client;
 
 /// The handle a unit of work gets inside `client::transaction`: statements
-/// run in the transaction, in order, on one connection.
+/// run in the transaction, in order, on one connection. Once a call fails
+/// with `transaction_aborted` (the session lost the transaction, or no
+/// answer came in time) the transaction can no longer commit: later calls
+/// fail at once with `transaction_aborted` and nothing more is sent.
 class transaction {
 public:
   caf::expected<result> query(std::string sql, std::vector<value> params = {});
@@ -44,8 +53,13 @@ public:
 private:
   friend class client;
   transaction(client& owner, session_actor session);
+  template <class... Ts>
+  caf::expected<result> ask(std::string_view what, Ts&&... xs);
   client& owner_;
   session_actor session_;
+  /// Why the transaction can no longer commit (it was aborted, or a request
+  /// got no answer in time); nothing more is sent while set.
+  caf::error abandoned_;
 };
 
 /// When `client::transaction` runs the unit of work again.
@@ -82,16 +96,20 @@ public:
   client& operator=(client&&) noexcept;
   ~client();
 
-  /// Runs a statement (parameters are bound, never spliced).
+  /// Runs a statement (parameters are bound, never spliced) in autocommit.
+  /// Errors: the engine's (docs/errors.md), and `outcome_unknown` when no
+  /// answer came in time: the statement may still run or have run, so it
+  /// may have been applied; it is not known to have failed.
   caf::expected<result> query(std::string sql, std::vector<value> params = {});
 
   /// Same as `query` (the seeds' name for statements without rows).
   caf::expected<result> execute(std::string sql,
                                 std::vector<value> params = {});
 
-  /// Checks the database end to end.
+  /// Checks the database end to end. No answer in time: `query_timeout`.
   caf::expected<ping_info> ping();
 
+  /// The pool's status. No answer in time: `query_timeout`.
   caf::expected<pool_status> status();
 
   /// Runs `unit` in a transaction, with the seeds' scoped semantics: it
@@ -99,7 +117,11 @@ public:
   /// error or throws (the exception is rethrown after the rollback). On a
   /// deadlock (1213) — and, if enabled, a lock wait timeout (1205) — it
   /// rolls back and runs `unit` again, up to `retry.max_attempts` times.
-  /// Returns the number of attempts it took, or the last error.
+  /// Returns the number of attempts it took, or the last error. If `unit`
+  /// returns no error although a call of its `troupe::transaction` failed
+  /// with `transaction_aborted`, that error is the outcome (nothing is
+  /// committed). No answer to COMMIT in time: `commit_outcome_unknown`,
+  /// never retried.
   caf::expected<uint32_t>
   transaction(const std::function<caf::error(troupe::transaction&)>& unit,
               transaction_options options = {}, retry_policy retry = {});

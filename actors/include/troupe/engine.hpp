@@ -229,11 +229,16 @@ struct session_options {
   /// `invalid_argument` and nothing is sent, so no caller believes a
   /// rollback will undo them.
   bool allow_implicit_commit = false;
+  /// Run statements sent while no transaction is open in autocommit through
+  /// the pool, each committed on its own. Off (the default): such statements
+  /// fail with `invalid_argument` and nothing is sent, so a forgotten
+  /// `begin` cannot make changes permanent unnoticed.
+  bool autocommit = false;
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_options& x) {
   return f(caf::meta::type_name("troupe::session_options"), x.idle_timeout_ms,
-           x.checkout_timeout_ms, x.allow_implicit_commit);
+           x.checkout_timeout_ms, x.allow_implicit_commit, x.autocommit);
 }
 
 /// A session: one transaction at a time, on one connection leased from the
@@ -243,12 +248,18 @@ typename Inspector::result_type inspect(Inspector& f, session_options& x) {
 /// - `begin`: leases a connection and starts a transaction. Errors:
 ///   `invalid_argument` (one is already open), `checkout_timeout`,
 ///   `overloaded`, `database_unreachable`.
-/// - `query`/`execute`: inside a transaction on the leased connection;
-///   without one, in autocommit through the pool. Errors: `invalid_argument`
-///   for transaction control statements (use the messages) and for implicit
-///   commits (unless allowed); `transaction_aborted` once the transaction was
-///   lost (connection died, deadlock rolled it back, idle timeout, lease
-///   reclaimed): nothing more is sent until `rollback` or `begin`.
+/// - `query`/`execute`: inside a transaction on the leased connection.
+///   Without one (before the first `begin`, after `commit` or `rollback`)
+///   they fail with `invalid_argument` and nothing is sent, unless the
+///   session was opened with `session_options::autocommit`: then they run
+///   in autocommit through the pool, and a statement whose wait for the
+///   pool ends gets `outcome_unknown` (it may have been applied). Errors:
+///   `invalid_argument` for transaction control statements (use the
+///   messages) and for implicit commits (unless allowed);
+///   `transaction_aborted` once the transaction was lost (connection died,
+///   deadlock rolled it back, idle timeout, lease reclaimed): nothing more
+///   is sent until `rollback` or `begin` (inside a transaction nothing
+///   uncommitted can have been applied, whatever the cause).
 /// - `savepoint`/`rollback_to`/`release` with a savepoint name (letters,
 ///   digits, '_', '$').
 /// - `commit`: `commit_outcome_unknown` when the connection was lost while
@@ -278,7 +289,10 @@ using session_actor = caf::typed_actor<
 /// committed at the end. On a deadlock (1213) — and on a lock wait timeout
 /// (1205) when `retry_lock_wait_timeout` — the engine rolls back and runs
 /// the script again, up to `max_attempts` times with a jittered backoff.
-/// Any other error rolls back and is returned.
+/// Any other error rolls back and is returned. No answer in time (the
+/// engine's `request_bound`) to a statement ends the script with
+/// `transaction_aborted` (nothing was committed: its session rolls back),
+/// to COMMIT with `commit_outcome_unknown` (it may have been committed).
 struct transaction_script {
   std::vector<statement> statements;
   transaction_options options;
@@ -313,7 +327,15 @@ typename Inspector::result_type inspect(Inspector& f, transaction_outcome& x) {
 /// `overloaded` (queue full), `checkout_timeout` (waited past the deadline),
 /// `database_unreachable` (circuit open), `connection_lost` (the connection
 /// died while the statement ran: it may have been applied; never re-sent),
-/// `query_timeout`, `server_error`, `shutting_down` (after dispose).
+/// `outcome_unknown` (no answer within `read_timeout`: the connection was
+/// dropped while the statement may still run, so it may have been applied),
+/// `query_timeout` (the server's `max_statement_time` stopped it: not
+/// applied), `server_error`, `shutting_down` (after dispose).
+///
+/// Send requests with a finite timeout (`request_bound`). When that timeout
+/// ends the wait (CAF's `sec::request_timeout`, not a troupe error), a
+/// statement's outcome is unknown, exactly as with `outcome_unknown`: it
+/// may still run and be applied. Do not re-send it blindly.
 ///
 /// `(session_atom, session_options)` opens a session owned by the sender
 /// (see `session_actor`); `(transaction_atom, transaction_script)` runs a

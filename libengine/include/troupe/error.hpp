@@ -12,6 +12,11 @@
 // A fatal error means the connection that produced it can no longer be used:
 // the engine drops it. A statement that failed with a fatal error may or may
 // not have been applied by the server; the engine never re-sends it.
+//
+// Whether a failed statement was applied is part of the code: most codes
+// mean "not applied", `outcome_unknown` and `commit_outcome_unknown` mean
+// "may have been applied", and `connection_lost` means that for a statement
+// in flight. docs/errors.md has the table (applied? safe to retry?).
 
 #include <cstdint>
 #include <string>
@@ -37,7 +42,11 @@ enum class errc : uint8_t {
   /// The server answered a statement with an error. Carries the server's
   /// error number, SQLSTATE and message. Usually not fatal.
   server_error = 4,
-  /// A statement ran past the read timeout. Fatal: the connection is dropped.
+  /// The server stopped the statement at its time limit
+  /// (`max_statement_time`, 1969): not applied, not fatal. Also the blocking
+  /// client's answer when its wait for a request that changes nothing (ping,
+  /// status, begin) ends. Never used when the statement may have been
+  /// applied: that is `outcome_unknown`.
   query_timeout = 5,
   /// The request waited in the pool's queue past its deadline. The message
   /// says what the pool looked like and the last connect error, if any.
@@ -67,6 +76,13 @@ enum class errc : uint8_t {
   shutting_down = 16,
   /// A bug or an unexpected state inside the engine or the client library.
   internal = 17,
+  /// The statement may have been applied: the caller's wait for it ended
+  /// (a request timeout), or the connection was dropped after
+  /// `read_timeout` while it ran, and it may still run on the server or
+  /// have run to completion. It is not known to have failed: do not simply
+  /// run it again; check whether its effects exist (or make it idempotent).
+  /// Fatal when the connection was dropped.
+  outcome_unknown = 18,
 };
 
 /// Returns the name of `x`, e.g. "server_error".

@@ -422,8 +422,10 @@ void async_connection::on_wire_timer() {
     return;
   }
   conn_.pipeline_fail(
-    make_error(errc::query_timeout,
-               fmt::format("no answer from {} within read_timeout {}",
+    make_error(errc::outcome_unknown,
+               fmt::format("no answer from {} within read_timeout {}; the "
+                           "connection was dropped but the statement may "
+                           "still run on the server",
                            conn_.options().address(),
                            format_duration(conn_.options().read_timeout)),
                true));

@@ -424,9 +424,13 @@ caf::error connection::classify(unsigned code, const char* sqlstate,
                       static_cast<uint16_t>(code), state, true);
   }
   if (timed_out_) {
+    // Dropping the connection does not stop the statement on the server: it
+    // may still run, or have run, to completion.
     broken_ = true;
-    return make_error(errc::query_timeout,
-                      fmt::format("no answer from {} within read_timeout {} "
+    return make_error(errc::outcome_unknown,
+                      fmt::format("no answer from {} within read_timeout {}; "
+                                  "the connection was dropped but the "
+                                  "statement may still run on the server "
                                   "({})",
                                   options_.address(),
                                   format_duration(options_.read_timeout), msg),

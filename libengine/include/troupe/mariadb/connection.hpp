@@ -72,7 +72,8 @@ struct connect_options {
   /// Bound on establishing the connection (TCP, TLS, authentication).
   std::chrono::milliseconds connect_timeout{10000};
   /// Bound on waiting for the server's answer. A statement running longer
-  /// fails with `errc::query_timeout` and the connection is dropped.
+  /// fails with `errc::outcome_unknown` (fatal) and the connection is
+  /// dropped; the statement may still run on the server and be applied.
   std::chrono::milliseconds read_timeout{30000};
   /// Bound on sending a request.
   std::chrono::milliseconds write_timeout{30000};
