@@ -276,9 +276,11 @@ measurement run_threads(const options& opts) {
 
 // --- mode "sysbench": the peer -------------------------------------------------
 
+// From the driver's options, so that a password from password_file or
+// password_env reaches sysbench too.
 std::string sysbench_args(const options& opts) {
-  const auto& d = opts.target;
-  std::string conn = d.uses_socket()
+  auto d = connect_options_of(opts);
+  std::string conn = !d.socket.empty()
                        ? fmt::format("--mysql-socket={}", d.socket)
                        : fmt::format("--mysql-host={} --mysql-port={}", d.host,
                                      d.port);
