@@ -106,7 +106,6 @@ caf::error pool_config::validate() const {
 
 caf::expected<engine_config> engine_config::from_dsn(const troupe::dsn& x) {
   engine_config out;
-  out.target = x;
   std::vector<std::string> rest;
   auto conn = mariadb::connect_options::from_dsn(x, &rest);
   if (!conn)

@@ -1,15 +1,18 @@
 // The CAF side of engine_config: declaring and reading `troupe.*` options.
 
 #include "troupe/engine_config.hpp"
+#include "troupe/engine_system_config.hpp"
 
 #include <caf/actor_system_config.hpp>
 #include <caf/config_option_adder.hpp>
 #include <caf/config_option_set.hpp>
 #include <caf/config_value.hpp>
+#include <caf/pec.hpp>
 #include <caf/settings.hpp>
 
 #include <fmt/format.h>
 
+#include "troupe/engine.hpp"
 #include "troupe/error.hpp"
 
 namespace troupe {
@@ -48,6 +51,46 @@ void add_engine_options(caf::config_option_set& options) {
     pool.add<std::string>(key.c_str(),
                           "pool option, see docs/configuration.md");
   pool.add<std::string>("io_threads", "event loop threads (1-64)");
+}
+
+void redact_engine_options(caf::settings& x) {
+  auto group = x.find("troupe");
+  if (group == x.end())
+    return;
+  auto section = caf::get_if<caf::settings>(&group->second);
+  if (section == nullptr)
+    return;
+  auto i = section->find("dsn");
+  if (i == section->end())
+    return;
+  // Not a string (a config file without quotes): shown as nothing rather
+  // than guessed at.
+  auto text = caf::get_if<std::string>(&i->second);
+  i->second = text != nullptr ? redact_dsn(*text)
+                              : std::string{"<not a string, not shown>"};
+}
+
+engine_system_config::engine_system_config() {
+  register_types(*this);
+  add_engine_options(custom_options_);
+}
+
+caf::settings engine_system_config::dump_content() const {
+  auto result = caf::actor_system_config::dump_content();
+  redact_engine_options(result);
+  return result;
+}
+
+std::string engine_system_config::render_parse_error(const caf::error& err) {
+  auto text = caf::actor_system_config::render(err);
+  if (text.find("troupe.dsn") == std::string::npos)
+    return text;
+  auto what = err.category() == caf::atom("parser")
+                ? caf::to_string(static_cast<caf::pec>(err.code()))
+                : std::string{"error"};
+  return fmt::format("cannot parse the value of troupe.dsn ({}); the value "
+                     "is not shown",
+                     what);
 }
 
 caf::expected<engine_config>

@@ -868,7 +868,7 @@ supervisor_impl(self_ptr self, engine_config cfg,
     on_dispose(self, reply_handle{});
   });
   spdlog::info("{}: pool for {} (min {}, max {}, max_waiters {})",
-               st.cfg.name, to_string(st.cfg.target), st.cfg.pool.min_size,
+               st.cfg.name, st.cfg.connection.describe(), st.cfg.pool.min_size,
                st.cfg.pool.max_size, st.cfg.pool.max_waiters);
   grow(self);
   self->delayed_send(self, tick_interval, tick_atom::value);

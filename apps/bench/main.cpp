@@ -278,13 +278,14 @@ measurement run_threads(const options& opts) {
 
 // --- mode "sysbench": the peer -------------------------------------------------
 
-// sysbench's connection options. The password goes into a private file
-// (--config-file), never onto a command line that `ps` shows; nothing passes
-// through a shell.
+// sysbench's connection options, from the driver's options (so that a
+// password from password_file or password_env reaches sysbench too). The
+// password goes into a private file (--config-file), never onto a command
+// line that `ps` shows; nothing passes through a shell.
 class sysbench_config {
 public:
   explicit sysbench_config(const options& opts) {
-    const auto& d = opts.target;
+    auto d = connect_options_of(opts);
     // sysbench's config file ends a value at white space unless it is
     // quoted, and knows no escapes inside quotes.
     char quote = d.password.find('\'') == std::string::npos ? '\'' : '"';
@@ -303,10 +304,11 @@ public:
               == static_cast<ssize_t>(text.size());
     ::close(fd);
     std::fill(text.begin(), text.end(), '\0');
+    std::fill(d.password.begin(), d.password.end(), '\0');
     if (!ok)
       fail("cannot write " + path_);
     args_ = {"--config-file=" + path_, "--db-driver=mysql"};
-    if (d.uses_socket()) {
+    if (!d.socket.empty()) {
       args_.push_back("--mysql-socket=" + d.socket);
     } else {
       args_.push_back("--mysql-host=" + d.host);

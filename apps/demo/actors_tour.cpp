@@ -59,9 +59,7 @@ caf::behavior requester(caf::event_based_actor* self, engine_actor engine,
 
 } // namespace
 
-int run_actors_tour(const dsn& target) {
-  caf::actor_system_config cfg;
-  register_types(cfg);
+int run_actors_tour(caf::actor_system_config& cfg, engine_config ecfg) {
   cfg.set("scheduler.max-threads", 2);
   // CAF's two workers also drive the connections (see use_reactor).
   use_reactor(cfg);
@@ -71,16 +69,11 @@ int run_actors_tour(const dsn& target) {
   say("the actor engine: a pool supervisor owning connection actors, on "
       "troupe's reactor scheduler (2 CAF workers that also drive the "
       "connections)");
-  auto ecfg = engine_config::from_dsn(target);
-  if (!ecfg) {
-    std::cerr << "troupe-demo: " << render(ecfg.error()) << "\n";
-    return 1;
-  }
-  ecfg->pool.min_size = 2;
-  ecfg->pool.max_size = 6;
-  ecfg->pool.max_waiters = 1000;
-  ecfg->name = "demo";
-  auto engine = spawn_engine(sys, *ecfg);
+  ecfg.pool.min_size = 2;
+  ecfg.pool.max_size = 6;
+  ecfg.pool.max_waiters = 1000;
+  ecfg.name = "demo";
+  auto engine = spawn_engine(sys, ecfg);
   if (!engine) {
     std::cerr << "troupe-demo: " << render(engine.error()) << "\n";
     return 1;

@@ -1,13 +1,15 @@
 // troupe-demo: a tour of the engine.
 //
-// Without --dsn (or TROUPE_DSN) it starts a private MariaDB server in a
-// temporary directory and removes it at the end.
+// Without a DSN (--troupe.dsn, --dsn, the config file or TROUPE_DSN) it
+// starts a private MariaDB server in a temporary directory and removes it at
+// the end. Options are CAF's (--dump-config, --config-file=, --long-help)
+// plus the engine's (--troupe.dsn=, --troupe.pool.*=).
 
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -15,6 +17,7 @@
 #include "actors_tour.hpp"
 #include "troupe/dsn.hpp"
 #include "troupe/embedded_server.hpp"
+#include "troupe/engine_system_config.hpp"
 #include "troupe/error.hpp"
 #include "troupe/mariadb/connection.hpp"
 
@@ -23,9 +26,33 @@ using namespace troupe;
 namespace {
 
 void usage() {
-  std::cout << "usage: troupe-demo [--dsn mariadb://user:pass@host:port/db]\n"
-               "  Without --dsn (or TROUPE_DSN) a private MariaDB server is\n"
-               "  started in a temporary directory for the demo.\n";
+  std::cout << "usage: troupe-demo [--troupe.dsn=mariadb://user@host:port/db"
+               "?password_file=/path]\n"
+               "                   [--dsn DSN] [--troupe.pool.KEY=VALUE] "
+               "[--config-file=FILE] [--dump-config]\n"
+               "  Without a DSN (option, config file or TROUPE_DSN) a private\n"
+               "  MariaDB server is started in a temporary directory for the "
+               "demo.\n"
+               "  Keep the password out of the command line: password_file= or\n"
+               "  password_env= (docs/configuration.md).\n";
+}
+
+const std::string dsn_option = "--troupe.dsn=";
+
+// The command line for CAF, with the demo's own --dsn spellings as
+// --troupe.dsn.
+std::vector<std::string> caf_arguments(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--dsn" && i + 1 < argc)
+      args.push_back(dsn_option + argv[++i]);
+    else if (a.rfind("--dsn=", 0) == 0)
+      args.push_back(dsn_option + a.substr(6));
+    else
+      args.push_back(std::move(a));
+  }
+  return args;
 }
 
 void step(const std::string& what) {
@@ -60,50 +87,49 @@ int fail(const std::string& what, const caf::error& err) {
 } // namespace
 
 int main(int argc, char** argv) {
-  std::string dsn_text;
-  if (auto env = std::getenv("TROUPE_DSN"))
-    dsn_text = env;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--dsn") == 0 && i + 1 < argc) {
-      dsn_text = argv[++i];
-    } else if (std::strncmp(argv[i], "--dsn=", 6) == 0) {
-      dsn_text = argv[i] + 6;
-    } else if (std::strcmp(argv[i], "--help") == 0
-               || std::strcmp(argv[i], "-h") == 0) {
+  engine_system_config cfg;
+  // Lowest precedence: the config file and the command line override it.
+  if (auto env = std::getenv("TROUPE_DSN"); env != nullptr && *env != '\0')
+    cfg.set("troupe.dsn", std::string{env});
+  if (auto err = cfg.parse(caf_arguments(argc, argv))) {
+    std::cerr << "troupe-demo: " << cfg.render_parse_error(err) << "\n";
+    usage();
+    return 2;
+  }
+  if (cfg.cli_helptext_printed) {
+    // --help, --long-help or --dump-config: CAF printed it.
+    if (caf::get_or(cfg, "help", false) || caf::get_or(cfg, "long-help", false))
       usage();
-      return 0;
-    } else {
-      std::cerr << "troupe-demo: unknown argument '" << argv[i] << "'\n";
-      usage();
-      return 2;
-    }
+    return 0;
+  }
+  if (!cfg.remainder.empty()) {
+    std::cerr << "troupe-demo: unknown argument '" << cfg.remainder.front()
+              << "'\n";
+    usage();
+    return 2;
   }
 
   std::unique_ptr<embedded_server> server;
-  dsn target;
-  if (dsn_text.empty()) {
-    step("starting a private MariaDB server (no --dsn given)");
+  if (caf::get_if(&cfg.content, "troupe.dsn") == nullptr) {
+    step("starting a private MariaDB server (no DSN given)");
     auto started = embedded_server::start();
     if (!started)
       return fail("cannot start the private server", started.error());
     server = std::move(*started);
-    target = server->dsn();
+    cfg.set("troupe.dsn", to_string(server->dsn(), true));
     std::cout << fmt::format("   listening on 127.0.0.1:{}, data in {}, up in "
                              "{} ms\n",
                              server->port(), server->directory(),
                              server->startup_time().count());
-  } else {
-    auto parsed = parse_dsn(dsn_text);
-    if (!parsed)
-      return fail("bad DSN", parsed.error());
-    target = std::move(*parsed);
   }
+  // The one configuration both parts of the tour use: what it connects with
+  // is what it prints.
+  auto ecfg = engine_config_from(cfg);
+  if (!ecfg)
+    return fail("bad configuration", ecfg.error());
 
-  step("connecting to " + to_string(target));
-  auto options = mariadb::connect_options::from_dsn(target);
-  if (!options)
-    return fail("bad DSN options", options.error());
-  auto conn = mariadb::sync_connection::open(*options);
+  step("connecting to " + ecfg->connection.describe());
+  auto conn = mariadb::sync_connection::open(ecfg->connection);
   if (!conn)
     return fail("cannot connect", conn.error());
   auto& db = **conn;
@@ -174,7 +200,7 @@ int main(int argc, char** argv) {
     return fail("cleanup failed", res.error());
   (*conn).reset();
 
-  auto rc = demo::run_actors_tour(target);
+  auto rc = demo::run_actors_tour(cfg, std::move(*ecfg));
   step(server ? "done; stopping the private server" : "done");
   return rc;
 }

@@ -134,19 +134,6 @@ std::string render_dsn(const troupe::dsn& x) {
          + std::to_string(x.port) + "/" + x.database;
 }
 
-// Replaces the password in a rendered DSN with "***".
-std::string redact_dsn(const std::string& text) {
-  auto scheme_end = text.find("://");
-  auto at = text.rfind('@');
-  if (scheme_end == std::string::npos || at == std::string::npos
-      || at < scheme_end)
-    return "(unreadable DSN)";
-  auto colon = text.find(':', scheme_end + 3);
-  if (colon == std::string::npos || colon > at)
-    return text;
-  return text.substr(0, colon + 1) + "***" + text.substr(at);
-}
-
 std::string tail_of(const std::string& path, size_t lines) {
   std::ifstream in{path};
   std::vector<std::string> all;
@@ -420,7 +407,7 @@ int daemon_main(const std::string& state_dir, pid_t owner) {
     return 1;
   }
   spdlog::info("serving {} (directory {}) until pid {} exits",
-               redact_dsn(dsn_text), (*server)->directory(), owner);
+               troupe::redact_dsn(dsn_text), (*server)->directory(), owner);
   wait_for_end(owner, signals.get());
   // First hide the DSN, so that nobody picks up a server that is going away.
   ::unlink(dsn_path.c_str());
@@ -456,7 +443,8 @@ int start_daemon(const arguments& args) {
   auto deadline = clock_type::now() + start_wait;
   for (;;) {
     if (auto text = read_first_line(dsn_path); text && !text->empty()) {
-      std::cout << tool_name << ": private mariadb ready: " << redact_dsn(*text)
+      std::cout << tool_name << ": private mariadb ready: "
+                << troupe::redact_dsn(*text)
                 << " (daemon pid " << pid << ", state in " << dir << ")"
                 << std::endl;
       return 0;

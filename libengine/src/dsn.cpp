@@ -519,4 +519,11 @@ std::string address_of(const dsn& x) {
   return x.host + ":" + port;
 }
 
+std::string redact_dsn(std::string_view text) {
+  auto x = parse_dsn(text);
+  if (!x)
+    return "<invalid DSN, not shown>";
+  return to_string(*x);
+}
+
 } // namespace troupe

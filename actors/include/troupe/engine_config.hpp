@@ -82,9 +82,9 @@ struct pool_config {
 
 /// Everything `spawn_engine` needs.
 struct engine_config {
-  /// The database (the password stays out of every log line).
-  troupe::dsn target;
-  /// Driver options, filled from the DSN.
+  /// The database and the driver options, filled from the DSN. What the
+  /// engine connects with is also what its logs name (`describe()`, never
+  /// the password).
   mariadb::connect_options connection;
   pool_config pool;
   /// A name for logs.

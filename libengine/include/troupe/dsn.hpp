@@ -15,6 +15,12 @@
 // Options (the query string) are kept in order for the layers that consume
 // them (driver: timeouts, TLS; pool: sizes, deadlines); each layer rejects
 // what it does not know.
+//
+// The password need not be in the text (where `ps`, shell histories and
+// config dumps see it): option `password_file=/path` reads it from a file
+// that only its owner may access, `password_env=NAME` from an environment
+// variable; `resolve_password` does that, once, when the driver's options
+// are built from the DSN.
 
 #include <cstdint>
 #include <string>
@@ -64,5 +70,21 @@ std::string percent_encode(std::string_view text);
 
 /// Human-readable address: "host:port" or "unix:/path".
 std::string address_of(const dsn& x);
+
+/// Renders DSN text for a log or a config dump: as `to_string(x)` (password
+/// "***") when it parses, else a placeholder, since where the password of
+/// an invalid DSN ends is not known.
+std::string redact_dsn(std::string_view text);
+
+/// Returns the password of `x` from wherever the DSN says it is: the DSN
+/// itself (`user:password@`), the file named by option `password_file`
+/// (read now; one trailing newline removed; it must be a regular file that
+/// neither group nor others may access, like ssh's keys), or the environment
+/// variable named by option `password_env`. Without any of these: empty.
+/// Errors are `errc::invalid_argument` naming the option (never the
+/// password): more than one source, a file that is missing, unreadable, not
+/// regular, accessible by others, empty, larger than 4 KiB or with more than
+/// one line, an unset or empty variable.
+caf::expected<std::string> resolve_password(const dsn& x);
 
 } // namespace troupe

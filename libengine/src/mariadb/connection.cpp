@@ -68,6 +68,13 @@ std::string connect_options::address() const {
   return fmt::format("{}:{}", host, port);
 }
 
+std::string connect_options::describe() const {
+  auto out = user.empty() ? address() : fmt::format("{}@{}", user, address());
+  if (!database.empty())
+    out += "/" + database;
+  return out;
+}
+
 caf::expected<connect_options>
 connect_options::from_dsn(const dsn& x, std::vector<std::string>* unknown) {
   using std::chrono::milliseconds;
@@ -76,7 +83,6 @@ connect_options::from_dsn(const dsn& x, std::vector<std::string>* unknown) {
   out.port = x.port;
   out.socket = x.socket;
   out.user = x.user;
-  out.password = x.password;
   out.database = x.database;
   auto timeout = [&](const std::string& key, const std::string& val,
                      milliseconds& dst) -> caf::error {
@@ -155,6 +161,8 @@ connect_options::from_dsn(const dsn& x, std::vector<std::string>* unknown) {
         err = std::move(b.error());
       else
         out.pipelining = *b;
+    } else if (key == "password_file" || key == "password_env") {
+      // Read by resolve_password below, once every other option is valid.
     } else if (key == "max_result_bytes") {
       auto n = parse_size(key, val, 1024, uint64_t{1} << 40);
       if (!n)
@@ -175,6 +183,10 @@ connect_options::from_dsn(const dsn& x, std::vector<std::string>* unknown) {
     return make_error(errc::invalid_argument,
                       fmt::format("tls={} needs tls_ca or tls_capath",
                                   to_string(out.tls)));
+  auto password = resolve_password(x);
+  if (!password)
+    return std::move(password.error());
+  out.password = std::move(*password);
   return out;
 }
 

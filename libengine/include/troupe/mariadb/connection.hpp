@@ -102,13 +102,19 @@ struct connect_options {
   /// preferred, required, verify_ca, verify_identity), `tls_ca`,
   /// `tls_capath`, `tls_cert`, `tls_key`, `tls_cipher`, `init` (one
   /// statement; may be repeated as init1, init2, ...),
-  /// `statement_cache_size`, `max_result_bytes`, `pipelining` (on, off). Keys the driver does not know
+  /// `statement_cache_size`, `max_result_bytes`, `pipelining` (on, off),
+  /// `password_file`, `password_env` (see `resolve_password`: the file or
+  /// variable is read here, once). Keys the driver does not know
   /// are appended to `unknown` when given, and are an error otherwise.
   static caf::expected<connect_options>
   from_dsn(const dsn& x, std::vector<std::string>* unknown = nullptr);
 
   /// "host:port" or "unix:/path", for messages.
   std::string address() const;
+
+  /// "user@host:port/database" (or "user@unix:/path/database"), for logs:
+  /// names what a connection uses, never the password.
+  std::string describe() const;
 };
 
 /// What the server told us at connect time.
