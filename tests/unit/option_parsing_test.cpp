@@ -435,3 +435,19 @@ TEST_CASE("from_dsn rejects a charset that is not a plain name", "[options]") {
   auto err = options_rejected(with("charset=utf8%3BDROP"));
   CHECK_THAT(err.message, Contains("charset"));
 }
+
+TEST_CASE("from_dsn refuses character sets in which a backslash or a "
+          "backtick can end a multibyte character",
+          "[options][security]") {
+  auto cs = GENERATE(as<std::string>{}, "gbk", "GBK", "gb18030", "big5",
+                     "sjis", "cp932");
+  auto e = options_rejected(with("charset=" + cs));
+  CHECK(e.code == troupe::errc::invalid_argument);
+  CHECK_THAT(e.message, Catch::Contains("utf8mb4"));
+}
+
+TEST_CASE("from_dsn accepts ASCII-safe character sets", "[options]") {
+  auto cs = GENERATE(as<std::string>{}, "utf8mb4", "utf8mb3", "latin1",
+                     "ascii", "ujis");
+  CHECK(options_ok(with("charset=" + cs)).charset == cs);
+}

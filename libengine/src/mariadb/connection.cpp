@@ -103,13 +103,28 @@ connect_options::from_dsn(const dsn& x, std::vector<std::string>* unknown) {
     } else if (key == "charset") {
       bool ok = !val.empty() && val.size() <= 32
                 && std::all_of(val.begin(), val.end(), [](char c) {
-                     return std::isalnum(static_cast<unsigned char>(c))
-                            || c == '_';
+                     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                            || (c >= '0' && c <= '9') || c == '_';
                    });
+      auto lower = val;
+      for (auto& c : lower)
+        if (c >= 'A' && c <= 'Z')
+          c = static_cast<char>(c - 'A' + 'a');
       if (!ok)
         err = make_error(errc::invalid_argument,
                          fmt::format("invalid value '{}' for 'charset': "
                                      "expected a character set name",
+                                     val));
+      else if (lower == "gbk" || lower == "gb18030" || lower == "big5"
+               || lower == "sjis" || lower == "cp932")
+        // In these a character's second byte can be 0x5C ('\\') or 0x60
+        // ('`'): text the server splits differently than the client would
+        // let a name or a string literal end early.
+        err = make_error(errc::invalid_argument,
+                         fmt::format("'charset={}' is refused: in it a "
+                                     "backslash or a backtick can be the "
+                                     "second byte of a character, which "
+                                     "breaks quoting; use utf8mb4",
                                      val));
       else
         out.charset = val;
