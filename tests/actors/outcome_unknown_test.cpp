@@ -166,3 +166,27 @@ TEST_CASE_METHOD(outcome_fixture,
   CHECK(count(3) == 0);
   CHECK(count(4) == 0);
 }
+
+TEST_CASE_METHOD(outcome_fixture,
+                 "a statement the server cancels (max_statement_time) is "
+                 "query_timeout and was not applied",
+                 "[pool][outcome]") {
+  auto engine = spawn(config_for(db.dsn()));
+  auto holder = hold_key(7);
+  // The INSERT waits for the holder's lock until the server stops it.
+  auto r = query(engine,
+                 "SET STATEMENT max_statement_time = 0.3 FOR "
+                 "INSERT INTO t VALUES (?, 42)",
+                 {7});
+  REQUIRE_FALSE(r);
+  auto x = info(r.error());
+  CHECK(x.code == errc::query_timeout);
+  CHECK(x.server_code == 1969);
+  CHECK_FALSE(x.fatal);
+  // Once the holder rolls back, the key is free: had the INSERT been
+  // applied (or still be waiting), row 7 would be there with v = 42.
+  REQUIRE(holder->query("ROLLBACK"));
+  CHECK(count(7) == 0);
+  // The connection stays usable.
+  CHECK(query(engine, "SELECT 1"));
+}
