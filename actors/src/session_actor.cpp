@@ -527,13 +527,56 @@ void submit(self_ptr self, op x) {
   schedule_idle_check(self);
 }
 
+// Only the owner may use the session; everyone else is told so, and nothing
+// changes (not even the idle clock).
+bool from_owner(self_ptr self) {
+  auto sender = self->current_sender();
+  return sender != nullptr && sender == self->state.params.owner;
+}
+
+caf::error not_owner(self_ptr self) {
+  return make_error(errc::not_owner,
+                    fmt::format("this session of engine '{}' belongs to "
+                                "another actor; only its owner (the actor "
+                                "that opened it, or the one it was handed "
+                                "to) may use it",
+                                self->state.params.engine_name));
+}
+
 // Takes over the owner's request and queues it.
 caf::delegated<result> take(self_ptr self, op_kind kind, statement stmt = {},
                             transaction_options options = {},
                             std::string name = {}) {
-  submit(self, op{kind, reply_handle::take(self), std::move(stmt), options,
+  // Before take(): it moves the sender out of the current message.
+  bool owner = from_owner(self);
+  auto reply = reply_handle::take(self);
+  if (!owner) {
+    reply.deliver_error(not_owner(self));
+    return {};
+  }
+  submit(self, op{kind, std::move(reply), std::move(stmt), options,
                   std::move(name)});
   return {};
+}
+
+// The owner hands the session to `next`: monitored from now on, and its
+// death ends the session like the owner's.
+caf::result<result> hand_over(self_ptr self, const caf::actor& next) {
+  auto& st = self->state;
+  if (!from_owner(self))
+    return not_owner(self);
+  if (!next)
+    return make_error(errc::invalid_argument,
+                      "hand_over needs an actor to hand the session to");
+  auto ptr = caf::actor_cast<caf::strong_actor_ptr>(next);
+  if (ptr == st.params.owner)
+    return result{};
+  self->demonitor(caf::actor_cast<caf::actor_addr>(st.params.owner));
+  st.params.owner = std::move(ptr);
+  self->monitor(st.params.owner);
+  ++st.activity; // the new owner's silence counts from now
+  schedule_idle_check(self);
+  return result{};
 }
 
 void on_outcome(self_ptr self, uint64_t seq, caf::expected<result> r,
@@ -598,6 +641,7 @@ session_impl_actor::behavior_type session_impl(self_ptr self,
     [self](commit_atom) { return take(self, op_kind::commit); },
     [self](rollback_atom) { return take(self, op_kind::rollback); },
     [self](close_atom) { return take(self, op_kind::close); },
+    [self](hand_over_atom, caf::actor& next) { return hand_over(self, next); },
     [self](stmt_done_atom, uint64_t seq, result& r, bool in_tx) {
       on_outcome(self, seq, std::move(r), in_tx);
     },

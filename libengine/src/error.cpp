@@ -46,6 +46,8 @@ std::string to_string(errc x) {
       return "internal";
     case errc::outcome_unknown:
       return "outcome_unknown";
+    case errc::not_owner:
+      return "not_owner";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

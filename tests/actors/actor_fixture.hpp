@@ -82,6 +82,23 @@ struct actor_fixture {
     return *s;
   }
 
+  /// Hands `s` (owned by this fixture's scoped actor) to `to`, so that
+  /// `to` may send it requests while the fixture waits for something else.
+  void hand_over(const session_actor& s, caf::scoped_actor& to) {
+    REQUIRE(ask<result>(s, hand_over_atom::value,
+                        caf::actor_cast<caf::actor>(to)));
+  }
+
+  /// Has `from` hand `s` back to this fixture's scoped actor.
+  void take_back(const session_actor& s, caf::scoped_actor& from) {
+    caf::expected<result> out{make_error(errc::internal, "no answer")};
+    from->request(s, std::chrono::seconds{60}, hand_over_atom::value,
+                  caf::actor_cast<caf::actor>(self))
+      .receive([&](result& r) { out = std::move(r); },
+               [&](caf::error& e) { out = std::move(e); });
+    REQUIRE(out);
+  }
+
   /// Sends a message to a session and waits (bounded) for its result.
   template <class... Ts>
   caf::expected<result> in(const session_actor& s, Ts&&... xs) {

@@ -44,6 +44,7 @@ TEST_CASE_METHOD(edge_fixture,
   REQUIRE(in(b, query_atom::value, statement{"UPDATE t SET v = 2 WHERE id = 2"}));
   // a waits for b's row; b then asks for a's row: a deadlock.
   caf::scoped_actor other{sys};
+  hand_over(a, other); // only a session's owner may send it anything
   auto pending = other->request(a, 60s, query_atom::value,
                                 statement{"UPDATE t SET v = 1 WHERE id = 2"});
   // Wait (bounded) until a's update runs on the server, blocked on b's row.
@@ -62,6 +63,7 @@ TEST_CASE_METHOD(edge_fixture,
   caf::expected<result> ra{make_error(errc::internal, "none")};
   pending.receive([&](result& r) { ra = std::move(r); },
                   [&](caf::error& e) { ra = std::move(e); });
+  take_back(a, other);
   REQUIRE(ra.engaged() != rb.engaged()); // exactly one lost
   auto& loser = ra ? b : a;
   auto& winner = ra ? a : b;

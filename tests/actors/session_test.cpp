@@ -478,6 +478,7 @@ TEST_CASE_METHOD(session_fixture,
     auto thread = *id->scalar<uint64_t>();
     // Send COMMIT and kill the connection at (nearly) the same time.
     caf::scoped_actor committer{sys};
+    hand_over(s, committer); // only a session's owner may commit
     auto pending = committer->request(s, 30s, commit_atom::value);
     if (i % 3 != 0)
       std::this_thread::sleep_for(std::chrono::microseconds{100 * i});

@@ -69,6 +69,8 @@ using savepoint_atom = caf::atom_constant<caf::atom("savepoint")>;
 using rollback_to_atom = caf::atom_constant<caf::atom("rollbackto")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
 using close_atom = caf::atom_constant<caf::atom("close")>;
+/// Hands a session to another actor, which owns it from then on.
+using hand_over_atom = caf::atom_constant<caf::atom("handover")>;
 
 // -- message types -------------------------------------------------------------
 
@@ -267,9 +269,15 @@ typename Inspector::result_type inspect(Inspector& f, session_options& x) {
 ///   already lost (nothing was committed).
 /// - `rollback`: always ends the transaction (idempotent).
 /// - `close`: rolls back an open transaction, then the session exits.
+/// - `hand_over` with an actor: that actor owns the session from now on
+///   (the transaction, if any, goes on); replies with an empty result.
 ///
-/// The session monitors its owner (the actor that opened it, local or
-/// remote): when the owner dies or its node becomes unreachable, the open
+/// Only the owner may use a session: the actor that opened it, or the one
+/// it was handed to. A message from anyone else (or sent anonymously) gets
+/// `not_owner` and changes nothing.
+///
+/// The session monitors its owner (local or remote): when the owner dies or
+/// its node becomes unreachable, the open
 /// transaction is rolled back and the connection returns to the pool
 /// (KILL QUERY first if a statement still runs). A returned connection is
 /// clean: no transaction, and reset (COM_RESET_CONNECTION) when the session
@@ -283,7 +291,8 @@ using session_actor = caf::typed_actor<
   caf::replies_to<release_atom, std::string>::with<result>,
   caf::replies_to<commit_atom>::with<result>,
   caf::replies_to<rollback_atom>::with<result>,
-  caf::replies_to<close_atom>::with<result>>;
+  caf::replies_to<close_atom>::with<result>,
+  caf::replies_to<hand_over_atom, caf::actor>::with<result>>;
 
 /// A transaction as data: statements run in order inside one transaction,
 /// committed at the end. On a deadlock (1213) — and on a lock wait timeout

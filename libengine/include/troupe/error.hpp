@@ -83,6 +83,10 @@ enum class errc : uint8_t {
   /// run it again; check whether its effects exist (or make it idempotent).
   /// Fatal when the connection was dropped.
   outcome_unknown = 18,
+  /// The message came from an actor that does not own the session (only
+  /// the actor that opened it, or the one it handed it to, may use it).
+  /// Nothing was done.
+  not_owner = 19,
 };
 
 /// Returns the name of `x`, e.g. "server_error".
