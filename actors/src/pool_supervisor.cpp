@@ -470,6 +470,16 @@ void admit(self_ptr self, reply_handle reply, statement stmt, bool ping,
       return;
     }
   }
+  if (!ping && !lease_holder
+      && ms{stmt.timeout_ms} > st.cfg.pool.max_timeout) {
+    fail(self, reply,
+         make_error(errc::invalid_argument,
+                    fmt::format("timeout_ms {} exceeds the pool's max_timeout "
+                                "({})",
+                                stmt.timeout_ms,
+                                format_duration(st.cfg.pool.max_timeout))));
+    return;
+  }
   if (!ping && !lease_holder) {
     auto traits = sql::classify(stmt.sql);
     if (traits.transaction_control) {
@@ -913,6 +923,23 @@ supervisor_impl(self_ptr self, engine_config cfg,
         return make_error(errc::invalid_argument,
                           "a session needs an owner: request it, do not "
                           "send it anonymously");
+      if (st.sessions.size() >= st.cfg.pool.max_sessions) {
+        ++st.totals.overloaded;
+        return make_error(errc::overloaded,
+                          fmt::format("{} sessions are open (max_sessions); "
+                                      "close one first",
+                                      st.sessions.size()));
+      }
+      for (auto [name, value] :
+           {std::pair{"idle_timeout_ms", opts.idle_timeout_ms},
+            std::pair{"checkout_timeout_ms", opts.checkout_timeout_ms}})
+        if (ms{value} > st.cfg.pool.max_timeout)
+          return make_error(errc::invalid_argument,
+                            fmt::format("session_options::{} {} exceeds the "
+                                        "pool's max_timeout ({})",
+                                        name, value,
+                                        format_duration(
+                                          st.cfg.pool.max_timeout)));
       session_params p;
       p.supervisor = caf::actor_cast<supervisor_actor>(self);
       p.owner = std::move(owner);

@@ -130,3 +130,53 @@ TEST_CASE_METHOD(owner_fixture,
   CHECK(code_of(from(next, s, hand_over_atom::value, caf::actor{}))
         == errc::invalid_argument);
 }
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "sessions beyond max_sessions are refused with overloaded "
+                 "until one closes",
+                 "[session][security]") {
+  test::scratch_database db{"caps"};
+  auto cfg = config_for(db.dsn());
+  cfg.pool.max_sessions = 3;
+  auto engine = spawn(cfg);
+  std::vector<session_actor> open;
+  for (int i = 0; i < 3; ++i)
+    open.push_back(open_session(engine));
+  auto fourth = ask<session_actor>(engine, session_atom::value,
+                                   session_options{});
+  REQUIRE_FALSE(fourth);
+  CHECK(code_of(fourth) == errc::overloaded);
+  CHECK_THAT(info(fourth.error()).message, Catch::Contains("max_sessions"));
+  REQUIRE(in(open.back(), close_atom::value));
+  wait_for_status(engine, [](const pool_status& st) {
+    return st.sessions == 2;
+  });
+  CHECK(ask<session_actor>(engine, session_atom::value, session_options{}));
+}
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "caller-chosen timeouts above max_timeout are refused and "
+                 "change nothing",
+                 "[pool][session][security]") {
+  test::scratch_database db{"caps"};
+  auto cfg = config_for(db.dsn());
+  cfg.pool.max_timeout = 2s;
+  auto engine = spawn(cfg);
+  session_options idle;
+  idle.idle_timeout_ms = 2001;
+  auto s1 = ask<session_actor>(engine, session_atom::value, idle);
+  CHECK(code_of(s1) == errc::invalid_argument);
+  session_options checkout;
+  checkout.checkout_timeout_ms = 3600 * 1000;
+  auto s2 = ask<session_actor>(engine, session_atom::value, checkout);
+  CHECK(code_of(s2) == errc::invalid_argument);
+  CHECK_THAT(info(s2.error()).message, Catch::Contains("max_timeout"));
+  CHECK(status(engine).sessions == 0);
+  auto r = ask<result>(engine, query_atom::value,
+                       statement{"SELECT 1", {}, 2001});
+  CHECK(code_of(r) == errc::invalid_argument);
+  // At the bound itself, both are accepted.
+  idle.idle_timeout_ms = 2000;
+  CHECK(ask<session_actor>(engine, session_atom::value, idle));
+  CHECK(ask<result>(engine, query_atom::value, statement{"SELECT 1", {}, 2000}));
+}

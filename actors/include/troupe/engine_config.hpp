@@ -68,6 +68,14 @@ struct pool_config {
   /// Leases held longer than this are reclaimed (the transaction is rolled
   /// back) and the holder is logged; 0: never.
   ms max_lease{0};
+  /// Sessions alive at once; one more is refused with `overloaded`. Each
+  /// holds an actor and, in a transaction, a connection.
+  size_t max_sessions = 1000;
+  /// The longest timeout a caller may choose (`statement::timeout_ms`,
+  /// `session_options::checkout_timeout_ms` and `idle_timeout_ms`): a longer
+  /// one is `invalid_argument`, so no caller holds a place in the queue or
+  /// a leased connection for longer than the operator allows.
+  ms max_timeout{600000};
 
   /// Sets one option from text (`key` as in the DSN, e.g. "max_size").
   /// Returns false when `key` is not a pool option.
