@@ -44,8 +44,8 @@ void report(const std::shared_ptr<mariadb::async_connection>& conn,
   }
   const auto& info = conn->raw().info();
   caf::send_as(ctx->connection, ctx->supervisor, ready_atom::value, ctx->id,
-               conn_info{info.thread_id, info.wait_timeout, info.version, conn,
-                         ctx});
+               conn_info{info.thread_id, info.wait_timeout, info.version,
+                         info.tls_cipher, conn, ctx});
 }
 
 connection_actor::behavior_type

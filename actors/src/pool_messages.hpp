@@ -63,6 +63,8 @@ struct conn_info {
   uint64_t thread_id = 0;
   uint32_t wait_timeout = 0;
   std::string version;
+  /// The TLS cipher in use, empty when the connection is not encrypted.
+  std::string tls_cipher;
   std::shared_ptr<mariadb::async_connection> conn;
   std::shared_ptr<const struct job_context> context;
 };
@@ -102,7 +104,7 @@ typename Inspector::result_type inspect(Inspector& f, done_entry& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, conn_info& x) {
   return f(caf::meta::type_name("troupe::detail::conn_info"), x.thread_id,
-           x.wait_timeout, x.version);
+           x.wait_timeout, x.version, x.tls_cipher);
 }
 
 /// A connection actor: owns one server connection (an async_connection on

@@ -655,9 +655,13 @@ void on_ready(self_ptr self, slot& s, const conn_info& info) {
     if (info.wait_timeout > 0)
       st.ping_interval = std::min(st.cfg.pool.ping_interval,
                                   ms{int64_t{info.wait_timeout} * 500});
-    spdlog::info("{}: connection {} opened to {} (server thread {}) in {} ms",
+    st.totals.tls_cipher = info.tls_cipher;
+    spdlog::info("{}: connection {} opened to {} (server thread {}, {}) in "
+                 "{} ms",
                  st.cfg.name, s.id, st.cfg.connection.address(),
                  info.thread_id,
+                 info.tls_cipher.empty() ? std::string{"no TLS"}
+                                         : "TLS " + info.tls_cipher,
                  std::chrono::duration_cast<ms>(now - s.created).count());
     if (st.circuit_open) {
       st.circuit_open = false;

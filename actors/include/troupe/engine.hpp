@@ -144,6 +144,10 @@ struct pool_status {
   /// the server refuses the engine's credentials, `connect_failed` while it
   /// cannot be reached.
   errc last_connect_code = errc::ok;
+  /// The TLS cipher of the most recently opened connection; empty when it
+  /// is not encrypted (`tls=preferred` against a server without TLS, or
+  /// `tls=disabled`).
+  std::string tls_cipher;
   /// Queue wait and execution time percentiles since start.
   uint64_t queue_wait_p50 = 0;
   uint64_t queue_wait_p99 = 0;
@@ -157,7 +161,8 @@ typename Inspector::result_type inspect(Inspector& f, pool_status& x) {
            x.opened, x.closed, x.failed, x.reconnects, x.reclaimed, x.served,
            x.failed_requests, x.overloaded, x.timed_out, x.pipelined, x.resets,
            x.circuit_open,
-           x.last_connect_error, x.last_connect_code, x.queue_wait_p50, x.queue_wait_p99,
+           x.last_connect_error, x.last_connect_code, x.tls_cipher,
+           x.queue_wait_p50, x.queue_wait_p99,
            x.exec_p50, x.exec_p99);
 }
 

@@ -615,8 +615,9 @@ int connection::start_connect() {
     mysql_ssl_set(m, opt(options_.tls_key), opt(options_.tls_cert),
                   opt(options_.tls_ca), opt(options_.tls_capath),
                   opt(options_.tls_cipher));
-    my_bool enforce = options_.tls != tls_mode::preferred;
-    mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &enforce);
+    // mysql_ssl_set asked for TLS (use_ssl): with `preferred` libmariadb
+    // uses it when the server offers it and goes on in plain text when not.
+    // (MYSQL_OPT_SSL_ENFORCE=0 here would switch TLS off altogether.)
     my_bool verify = options_.tls == tls_mode::verify_ca
                      || options_.tls == tls_mode::verify_identity;
     mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);

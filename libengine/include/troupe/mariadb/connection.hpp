@@ -43,7 +43,9 @@ enum class tls_mode : uint8_t {
   disabled,
   /// Use TLS when the server offers it, without verifying the server.
   preferred,
-  /// Fail unless TLS is used; do not verify the server's certificate.
+  /// Fail unless TLS is used (checked after authentication: an active
+  /// attacker can strip TLS and see a login); do not verify the server's
+  /// certificate.
   required,
   /// Require TLS and verify the server's certificate against `tls_ca`.
   verify_ca,
