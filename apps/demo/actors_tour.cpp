@@ -192,6 +192,15 @@ int run_actors_tour(caf::actor_system_config& cfg, engine_config ecfg) {
   step("DDL inside the transaction is refused",
        ask(*session, query_atom::value,
            statement{"DROP TABLE troupe_accounts"}));
+  {
+    // Another actor of the same program: the session answers its owner only.
+    caf::scoped_actor stranger{sys};
+    caf::expected<result> r{make_error(errc::internal, "no answer")};
+    stranger->request(*session, 10s, commit_atom::value)
+      .receive([&](result& x) { r = std::move(x); },
+               [&](caf::error& e) { r = std::move(e); });
+    step("another actor tries to commit it", std::move(r));
+  }
   step("commit", ask(*session, commit_atom::value));
   std::cout << "   balances after commit: " << balances() << "\n";
   step("begin", ask(*session, begin_atom::value, transaction_options{}));
@@ -201,6 +210,18 @@ int run_actors_tour(caf::actor_system_config& cfg, engine_config ecfg) {
   step("rollback", ask(*session, rollback_atom::value));
   std::cout << "   balances after rollback: " << balances() << "\n";
   step("close the session", ask(*session, close_atom::value));
+
+  say("session state never crosses callers of the pool");
+  step("one caller: SET time_zone = '+05:00'",
+       ask(*engine, query_atom::value,
+           statement{"SET time_zone = '+05:00'"}));
+  {
+    auto tz = ask(*engine, query_atom::value,
+                  statement{"SELECT @@SESSION.time_zone"});
+    std::cout << "   the next caller sees time_zone "
+              << (tz ? *tz->scalar<std::string>() : render(tz.error()))
+              << " (the pool reset that connection before answering)\n";
+  }
 
   say("an owner that dies mid-transaction: the session rolls back for it");
   auto doomed = sys.spawn([&, e = *engine](caf::event_based_actor* a) {
