@@ -466,6 +466,19 @@ caf::error connection::classify(unsigned code, const char* sqlstate,
   if (code == 1969 || code == 3024) // max_statement_time / max_execution_time
     return make_error(errc::query_timeout, msg, static_cast<uint16_t>(code),
                       state, false);
+  if (code == CR_NET_PACKET_TOO_LARGE) {
+    // One packet (a row, an info string) larger than the client accepts:
+    // refused before it was read into memory; the rest of it is still on
+    // the wire, so the connection is out of sync.
+    broken_ = true;
+    return make_error(errc::result_too_large,
+                      fmt::format("a packet from {} exceeds {} bytes "
+                                  "(max_result_bytes + 16 MiB, at most "
+                                  "max_allowed_packet); it was not read and "
+                                  "the connection was dropped",
+                                  options_.address(), effective_max_packet()),
+                      static_cast<uint16_t>(code), state, true);
+  }
   bool client_error = code >= 2000 && code < 3000;
   if ((client_error && !is_benign_client_error(code))
       || is_fatal_server_error(code, state)) {
@@ -563,6 +576,25 @@ caf::expected<result> connection::take_result() {
   return std::move(result_);
 }
 
+size_t connection::effective_max_packet() const {
+  // A packet larger than the whole result may be cannot be kept anyway;
+  // the slack lets a row somewhat over the limit be read and discarded
+  // (result_too_large, the connection stays usable) instead of dropping the
+  // connection.
+  constexpr size_t slack = size_t{16} << 20;
+  return std::min(options_.max_allowed_packet,
+                  options_.max_result_bytes + slack);
+}
+
+// What a result set and its columns keep in memory besides the rows.
+static size_t retained_bytes(const result_set& rs) {
+  size_t n = sizeof(result_set) + rs.info.size();
+  for (const auto& c : rs.columns())
+    n += sizeof(column) + c.name.size() + c.org_name.size() + c.table.size()
+         + c.org_table.size() + c.database.size();
+  return n;
+}
+
 bool connection::add_bytes(size_t n) {
   result_bytes_ += n;
   if (result_bytes_ > options_.max_result_bytes)
@@ -599,7 +631,7 @@ int connection::start_connect() {
   mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rt);
   mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &wt);
   mysql_options(m, MYSQL_SET_CHARSET_NAME, options_.charset.c_str());
-  unsigned long max_packet = options_.max_allowed_packet;
+  unsigned long max_packet = effective_max_packet();
   mysql_options(m, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
   my_bool off = 0;
   mysql_options(m, MYSQL_OPT_RECONNECT, &off); // reconnects are the pool's job
@@ -723,7 +755,26 @@ void connection::finish_ok_set() {
   rs.warnings = mysql_warning_count(mysql_);
   if (auto info = mysql_info(mysql_))
     rs.info = info;
-  result_.sets().push_back(std::move(rs));
+  keep_set(std::move(rs));
+}
+
+// Keeps a result set if the result's budget (max_result_bytes) allows its
+// metadata and info string; a set beyond it is dropped, and the statement
+// ends with result_too_large.
+void connection::keep_set(result_set rs) {
+  if (add_bytes(retained_bytes(rs)))
+    result_.sets().push_back(std::move(rs));
+}
+
+// Starts a result set whose rows follow. Over the budget its rows are read
+// and dropped; it then takes the place of the last set instead of adding
+// one, so that a server sending set after set cannot grow the memory.
+void connection::start_row_set(result_set rs) {
+  add_bytes(retained_bytes(rs));
+  if (too_large_ && !result_.sets().empty())
+    result_.sets().back() = std::move(rs);
+  else
+    result_.sets().push_back(std::move(rs));
 }
 
 // Runs after the text query (or a next_result) succeeded: starts reading the
@@ -746,7 +797,7 @@ int connection::text_after_query() {
     rs.columns().push_back(detail::to_column(fields[i]));
     text_kinds_.push_back(static_cast<uint8_t>(detail::decode_kind_of(fields[i])));
   }
-  result_.sets().push_back(std::move(rs));
+  start_row_set(std::move(rs));
   step_ = step::fetch_row;
   call_ = call_fetch_row;
   return mysql_fetch_row_start(&ret_row_, res_);
@@ -1074,7 +1125,7 @@ int connection::prepared_after_execute() {
     rs.warnings = mysql_warning_count(mysql_);
     if (auto info = mysql_info(mysql_))
       rs.info = info;
-    result_.sets().push_back(std::move(rs));
+    keep_set(std::move(rs));
     return prepared_after_next();
   }
   // How a pipelined execution decodes its rows, from the latest metadata.
@@ -1149,7 +1200,7 @@ int connection::prepared_after_execute() {
     finish(statement_error(h));
     return 0;
   }
-  result_.sets().push_back(std::move(rs));
+  start_row_set(std::move(rs));
   step_ = step::stmt_fetch;
   call_ = call_stmt_fetch;
   return mysql_stmt_fetch_start(&ret_int_, h);

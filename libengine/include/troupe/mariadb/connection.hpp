@@ -254,6 +254,10 @@ public:
   const connect_options& options() const { return options_; }
   const connection_stats& stats() const { return stats_; }
 
+  /// The largest packet the client reads: max_allowed_packet, but at most
+  /// max_result_bytes + 16 MiB (a larger packet could not be kept anyway).
+  size_t effective_max_packet() const;
+
   /// The number of cached prepared statements.
   size_t cached_statements() const { return cache_.size(); }
 
@@ -288,6 +292,8 @@ private:
   caf::error classify(unsigned code, const char* sqlstate, const char* message,
                       bool connecting);
   bool add_bytes(size_t n);
+  void keep_set(result_set rs);
+  void start_row_set(result_set rs);
   void read_server_info();
   void start_result_set_text();
   void finish_ok_set();
