@@ -4,17 +4,16 @@
 
 #ifdef TROUPE_DEMO_PATH
 
-#include <cerrno>
+#include <chrono>
 #include <string>
 #include <vector>
 
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 
 #include "scratch.hpp"
+#include "process.hpp"
 #include "temp_dir.hpp"
 #include "test_env.hpp"
 #include "troupe/dsn.hpp"
@@ -26,11 +25,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-struct run_result {
-  int exit_code = -1;
-  /// stdout and stderr, interleaved as written.
-  std::string output;
-};
+using run_result = troupe::test::program_run;
 
 // Runs troupe-demo with `args`, its environment this one's without
 // TROUPE_DSN plus `extra_env` ("NAME=value"), and waits for it.
@@ -41,45 +36,9 @@ run_result run_demo(const std::vector<std::string>& args,
     if (std::string{*e}.rfind("TROUPE_DSN=", 0) != 0)
       env.emplace_back(*e);
   env.insert(env.end(), extra_env.begin(), extra_env.end());
-  std::vector<char*> envp;
-  for (auto& e : env)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::string path = TROUPE_DEMO_PATH;
-  std::vector<std::string> argv_strings{path};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_strings)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int fds[2];
-  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    ::execve(path.c_str(), argv.data(), envp.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  run_result out;
-  char buf[4096];
-  for (;;) {
-    auto n = ::read(fds[0], buf, sizeof(buf));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    out.output.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    // retry
-  }
-  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
+  std::vector<std::string> argv{TROUPE_DEMO_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return troupe::test::run_program(argv, {}, std::chrono::seconds{120}, env);
 }
 
 // Distinctive, and with characters that a DSN percent-encodes, so that

@@ -10,7 +10,8 @@
 namespace troupe::test {
 
 program_run run_program(const std::vector<std::string>& argv,
-                        const std::string& cwd, std::chrono::seconds limit) {
+                        const std::string& cwd, std::chrono::seconds limit,
+                        const std::vector<std::string>& env) {
   program_run out;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
@@ -19,6 +20,10 @@ program_run run_program(const std::vector<std::string>& argv,
   for (const auto& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : env)
+    envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   auto pid = ::fork();
   if (pid < 0) {
     ::close(fds[0]);
@@ -32,7 +37,7 @@ program_run run_program(const std::vector<std::string>& argv,
     ::dup2(in, STDIN_FILENO);
     ::dup2(fds[1], STDOUT_FILENO);
     ::dup2(fds[1], STDERR_FILENO);
-    ::execv(args[0], args.data());
+    ::execve(args[0], args.data(), env.empty() ? environ : envp.data());
     ::_exit(127);
   }
   ::close(fds[1]);

@@ -16,9 +16,11 @@ struct program_run {
 };
 
 /// Runs `argv` (argv[0] a path) in `cwd` (empty: the current directory) with
-/// stdin from /dev/null; kills it after `limit`.
+/// stdin from /dev/null and the environment `env` ("NAME=value"; empty:
+/// this process's); kills it after `limit`.
 program_run run_program(const std::vector<std::string>& argv,
                         const std::string& cwd = {},
-                        std::chrono::seconds limit = std::chrono::seconds{120});
+                        std::chrono::seconds limit = std::chrono::seconds{120},
+                        const std::vector<std::string>& env = {});
 
 } // namespace troupe::test
