@@ -1428,7 +1428,8 @@ void connection::pipeline_read() {
       if (continues || !wire_joined_.empty()) {
         wire_joined_.append(payload);
         if (wire_joined_.size() > effective_max_packet()) {
-          wire_lost("a packet exceeds max_result_bytes + 16 MiB (or max_allowed_packet)");
+          wire_lost("a packet exceeds max_result_bytes + 16 MiB (or "
+                    "max_allowed_packet)");
           return;
         }
         if (continues)
