@@ -804,7 +804,6 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
                    st.cfg.name, st.cfg.connection.address(), st.failures,
                    delay.count(), st.last_connect_error);
     }
-
   }
   if (!st.disposing && !st.queue.empty())
     pump(self);

@@ -2,47 +2,35 @@
 // offers it, plain text only when it does not; the status tells which.
 
 #include <chrono>
-#include <filesystem>
 #include <string>
 
 #include <sys/stat.h>
 
 #include "actor_fixture.hpp"
 #include "process.hpp"
+#include "temp_dir.hpp"
 #include "troupe/embedded_server.hpp"
 
 using namespace troupe;
 using namespace std::chrono_literals;
-
-namespace fs = std::filesystem;
 
 namespace {
 
 /// A throw-away self-signed certificate and key, readable by the server's
 /// account (the server may run as `mysql`).
 struct throwaway_cert {
-  std::string dir;
-  std::string cert;
-  std::string key;
+  test::temp_dir dir;
+  std::string cert = dir.track("cert.pem");
+  std::string key = dir.track("key.pem");
 
   throwaway_cert() {
-    char buf[] = "/tmp/troupe-tls-test.XXXXXX";
-    REQUIRE(::mkdtemp(buf) != nullptr);
-    dir = buf;
-    REQUIRE(::chmod(dir.c_str(), 0711) == 0);
-    cert = dir + "/cert.pem";
-    key = dir + "/key.pem";
+    REQUIRE(::chmod(dir.path().c_str(), 0711) == 0);
     auto r = test::run_program({"/usr/bin/openssl", "req", "-x509", "-newkey",
                                 "rsa:2048", "-nodes", "-keyout", key, "-out",
                                 cert, "-days", "1", "-subj", "/CN=localhost"});
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
     REQUIRE(::chmod(key.c_str(), 0644) == 0);
-  }
-
-  ~throwaway_cert() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
   }
 };
 

@@ -7,14 +7,14 @@
 #include <filesystem>
 #include <string>
 
-#include <unistd.h>
-
 #include "process.hpp"
+#include "temp_dir.hpp"
 #include "test_env.hpp"
 #include "troupe/dsn.hpp"
 #include "troupe/embedded_server.hpp"
 
 namespace fs = std::filesystem;
+namespace test = troupe::test;
 
 TEST_CASE("troupe-bench passes a password with shell syntax to sysbench "
           "intact and runs no shell",
@@ -23,11 +23,10 @@ TEST_CASE("troupe-bench passes a password with shell syntax to sysbench "
   opts.password = "a;touch PWNED;b \"x\" $(touch PWNED2) y";
   auto server = troupe::embedded_server::start(opts);
   REQUIRE(server);
-  char buf[] = "/tmp/troupe-bench-test.XXXXXX";
-  REQUIRE(::mkdtemp(buf) != nullptr);
-  std::string cwd = buf;
-  auto r = troupe::test::run_program(
-    {troupe::test::bench_tool_path(), "--dsn",
+  test::temp_dir dir;
+  const auto& cwd = dir.path();
+  auto r = test::run_program(
+    {test::bench_tool_path(), "--dsn",
      troupe::to_string((*server)->dsn(), true), "--modes", "sysbench",
      "--seconds", "1", "--rounds", "1", "--table-size", "100"},
     cwd, std::chrono::seconds{120});
@@ -38,6 +37,4 @@ TEST_CASE("troupe-bench passes a password with shell syntax to sysbench "
   CHECK(r.output.find("touch PWNED") == std::string::npos);
   CHECK(fs::is_empty(cwd));
   CHECK_FALSE(fs::exists("PWNED"));
-  std::error_code ec;
-  fs::remove_all(cwd, ec);
 }

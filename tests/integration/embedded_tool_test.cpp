@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include "process.hpp"
+#include "temp_dir.hpp"
 #include "test_env.hpp"
 
 namespace fs = std::filesystem;
+using troupe::test::temp_dir;
 
 namespace {
 
@@ -24,26 +26,13 @@ troupe::test::program_run run_tool(std::vector<std::string> args) {
   return troupe::test::run_program(args, {}, std::chrono::seconds{60});
 }
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char buf[] = "/tmp/troupe-tool-test.XXXXXX";
-    REQUIRE(::mkdtemp(buf) != nullptr);
-    path = buf;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
 } // namespace
 
 TEST_CASE("troupe-mariadb start refuses a state directory others may write "
           "to, and writes nothing there",
           "[embedded][security]") {
   temp_dir base;
-  auto dir = base.path + "/state";
+  auto dir = base.path() + "/state";
   REQUIRE(::mkdir(dir.c_str(), 0777) == 0);
   REQUIRE(::chmod(dir.c_str(), 0777) == 0);
   auto r = run_tool({"start", "--state-dir", dir});
@@ -55,8 +44,8 @@ TEST_CASE("troupe-mariadb start refuses a state directory others may write "
 TEST_CASE("troupe-mariadb start refuses a state directory that is a link",
           "[embedded][security]") {
   temp_dir base;
-  auto real = base.path + "/real";
-  auto link = base.path + "/link";
+  auto real = base.path() + "/real";
+  auto link = base.path() + "/link";
   REQUIRE(::mkdir(real.c_str(), 0700) == 0);
   REQUIRE(::symlink(real.c_str(), link.c_str()) == 0);
   auto r = run_tool({"start", "--state-dir", link});
@@ -68,7 +57,7 @@ TEST_CASE("troupe-mariadb start refuses a state directory that is a link",
 TEST_CASE("troupe-mariadb start reports a state directory it cannot create",
           "[embedded]") {
   temp_dir base;
-  auto r = run_tool({"start", "--state-dir", base.path + "/no/such/parent"});
+  auto r = run_tool({"start", "--state-dir", base.path() + "/no/such/parent"});
   CHECK(r.exit_code == 1);
   CHECK(r.output.find("cannot create") != std::string::npos);
 }

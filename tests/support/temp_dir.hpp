@@ -1,13 +1,13 @@
 #pragma once
 
-// A private temporary directory for files a test writes (password files,
-// config files), removed with its files at the end of the test.
+// A private temporary directory for what a test writes (password files,
+// config files, state directories, certificates), removed with everything
+// in it at the end of the test.
 
-#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
-#include <vector>
 
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -29,9 +29,8 @@ public:
   }
 
   ~temp_dir() {
-    for (const auto& f : files_)
-      std::remove(f.c_str());
-    ::rmdir(path_.c_str());
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
   }
 
   temp_dir(const temp_dir&) = delete;
@@ -52,15 +51,13 @@ public:
     return file;
   }
 
-  /// The path of `name`, removed at the end (for files made by other means).
-  std::string track(const std::string& name) {
-    files_.push_back(path_ + "/" + name);
-    return files_.back();
+  /// The path of `name` in the directory (for files made by other means).
+  std::string track(const std::string& name) const {
+    return path_ + "/" + name;
   }
 
 private:
   std::string path_;
-  std::vector<std::string> files_;
 };
 
 /// Sets (or, with nullptr, unsets) an environment variable until the end of
