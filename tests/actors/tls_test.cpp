@@ -4,35 +4,14 @@
 #include <chrono>
 #include <string>
 
-#include <sys/stat.h>
-
 #include "actor_fixture.hpp"
-#include "process.hpp"
-#include "temp_dir.hpp"
+#include "tls_cert.hpp"
 #include "troupe/embedded_server.hpp"
 
 using namespace troupe;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// A throw-away self-signed certificate and key, readable by the server's
-/// account (the server may run as `mysql`).
-struct throwaway_cert {
-  test::temp_dir dir;
-  std::string cert = dir.track("cert.pem");
-  std::string key = dir.track("key.pem");
-
-  throwaway_cert() {
-    REQUIRE(::chmod(dir.path().c_str(), 0711) == 0);
-    auto r = test::run_program({"/usr/bin/openssl", "req", "-x509", "-newkey",
-                                "rsa:2048", "-nodes", "-keyout", key, "-out",
-                                cert, "-days", "1", "-subj", "/CN=localhost"});
-    INFO(r.output);
-    REQUIRE(r.exit_code == 0);
-    REQUIRE(::chmod(key.c_str(), 0644) == 0);
-  }
-};
 
 std::string session_cipher(test::actor_fixture& f, const engine_actor& e) {
   auto r = f.query(e, "SHOW SESSION STATUS LIKE 'Ssl_cipher'");
@@ -48,20 +27,17 @@ TEST_CASE_METHOD(test::actor_fixture,
                  "tls=preferred encrypts against a server that offers TLS, "
                  "and tls=disabled does not",
                  "[tls][security]") {
-  throwaway_cert tls;
-  embedded_server_options opts;
-  opts.extra_args = {"--ssl-cert=" + tls.cert, "--ssl-key=" + tls.key};
-  auto server = embedded_server::start(opts);
-  REQUIRE(server);
+  test::throwaway_cert tls;
+  auto server = tls.start_server();
 
-  auto preferred = spawn(config_for((*server)->dsn()));
+  auto preferred = spawn(config_for(server->dsn()));
   CHECK_FALSE(session_cipher(*this, preferred).empty());
   auto st = wait_for_status(preferred, [](const pool_status& x) {
     return x.opened >= 1;
   });
   CHECK_FALSE(st.tls_cipher.empty());
 
-  auto plain_dsn = (*server)->dsn();
+  auto plain_dsn = server->dsn();
   plain_dsn.options.emplace_back("tls", "disabled");
   auto plain = spawn(config_for(plain_dsn));
   CHECK(session_cipher(*this, plain).empty());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <new>
 
@@ -16,6 +17,7 @@
 #include <mysqld_error.h>
 #include <errmsg.h>
 
+#include "mariadb/auth_guard.hpp"
 #include "mariadb/codec.hpp"
 #include "mariadb/wire.hpp"
 #include "troupe/event_loop.hpp"
@@ -156,6 +158,19 @@ connect_options::from_dsn(const dsn& x, std::vector<std::string>* unknown) {
       out.tls_key = val;
     } else if (key == "tls_cipher") {
       out.tls_cipher = val;
+    } else if (key == "cleartext_auth" || key == "get_server_public_key") {
+      auto b = parse_bool(key, val);
+      if (!b)
+        err = std::move(b.error());
+      else
+        (key == "cleartext_auth" ? out.cleartext_auth
+                                 : out.get_server_public_key) = *b;
+    } else if (key == "server_public_key") {
+      if (val.empty())
+        err = make_error(errc::invalid_argument,
+                         "'server_public_key' needs a file name");
+      else
+        out.server_public_key = val;
     } else if (key == "init" || (key.size() > 4 && key.compare(0, 4, "init") == 0
                                  && std::all_of(key.begin() + 4, key.end(),
                                                 [](char c) {
@@ -419,6 +434,7 @@ void connection::close() {
     // handle rather than free it twice.
     closing_->handle = nullptr;
   }
+  detail::forget_auth_policy(mysql_);
   // Invalidates every statement of this connection (they get no
   // COM_STMT_CLOSE: the server frees them with the session).
   mysql_close(mysql_);
@@ -444,6 +460,30 @@ caf::error connection::classify(unsigned code, const char* sqlstate,
   std::string msg = message ? message : "";
   if (connecting) {
     broken_ = true;
+    if (code == CR_PLUGIN_NOT_ALLOWED) {
+      auto name = detail::requested_auth_plugin(mysql_);
+      if (name.empty() && options_.tls == tls_mode::required)
+        // The greeting offered neither TLS nor plugin authentication, so
+        // the guard never ran: refused before anything was sent.
+        return make_error(errc::connect_failed,
+                          fmt::format("cannot connect to {}: tls=required "
+                                      "but the server does not offer TLS; "
+                                      "nothing was sent to it",
+                                      options_.address()),
+                          static_cast<uint16_t>(code), state, true);
+      return make_error(errc::auth_failed,
+                        fmt::format("cannot connect to {}: the server asked "
+                                    "for authentication method '{}', which "
+                                    "is not allowed on this connection: "
+                                    "without TLS it would expose the "
+                                    "password (use tls=required or "
+                                    "verify_*, server_public_key=FILE, or "
+                                    "opt in with cleartext_auth=true or "
+                                    "get_server_public_key=true)",
+                                    options_.address(),
+                                    name.empty() ? "?" : name),
+                        static_cast<uint16_t>(code), state, true);
+    }
     auto kind = is_auth_error(code) ? errc::auth_failed : errc::connect_failed;
     return make_error(kind,
                       fmt::format("cannot connect to {}: {}",
@@ -604,6 +644,65 @@ bool connection::add_bytes(size_t n) {
 
 // -- connect ---------------------------------------------------------------------------
 
+// Which authentication methods the server may ask for, by TLS mode (see
+// auth_guard.hpp and docs/security.md):
+// - verify_ca, verify_identity: libmariadb refuses before authenticating
+//   when TLS is not negotiated or the server is not the one named: any.
+// - required: the guard refuses before anything is sent when the server
+//   offers no TLS; then any.
+// - preferred: the guard learns whether TLS came up; without it, only
+//   methods that do not expose the password (or the DSN's opt-ins).
+// - disabled: the same, decided here (a local socket counts as protected).
+caf::error connection::restrict_authentication() {
+  static constexpr const char* any = "mysql_native_password,client_ed25519,"
+                                     "caching_sha2_password,sha256_password,"
+                                     "mysql_clear_password,dialog";
+  if (options_.tls == tls_mode::verify_ca
+      || options_.tls == tls_mode::verify_identity)
+    return {};
+  auto* m = mysql_;
+  std::string plain = "mysql_native_password,client_ed25519";
+  if (!options_.server_public_key.empty()) {
+    // libmariadb asks the server for its key when it cannot read the file:
+    // make sure it can.
+    std::ifstream key{options_.server_public_key};
+    std::string first;
+    if (!key || !std::getline(key, first)
+        || first.rfind("-----BEGIN PUBLIC KEY-----", 0) != 0)
+      return make_error(errc::invalid_argument,
+                        "server_public_key: cannot read a PEM public key "
+                        "from the file named");
+    mysql_options(m, MYSQL_SERVER_PUBLIC_KEY,
+                  options_.server_public_key.c_str());
+  }
+  if (!options_.server_public_key.empty() || options_.get_server_public_key)
+    plain += ",caching_sha2_password,sha256_password";
+  if (options_.cleartext_auth)
+    plain += ",mysql_clear_password,dialog";
+  bool local = !options_.socket.empty();
+  if (options_.tls == tls_mode::disabled) {
+    mysql_optionsv(m, MARIADB_OPT_RESTRICTED_AUTH, local ? any : plain.c_str());
+    return {};
+  }
+  if (!detail::register_auth_guard(m))
+    return make_error(errc::internal,
+                      fmt::format("cannot register the authentication "
+                                  "guard: {}",
+                                  mysql_error(m)));
+  detail::auth_policy policy;
+  policy.require_tls = options_.tls == tls_mode::required;
+  policy.with_tls = any;
+  policy.without_tls = plain;
+  // Before the guard runs, allow only what is safe if it never does.
+  std::string initial = detail::auth_guard_name;
+  if (!policy.require_tls)
+    initial += "," + (local ? std::string{any} : plain);
+  detail::set_auth_policy(m, std::move(policy));
+  mysql_optionsv(m, MYSQL_DEFAULT_AUTH, detail::auth_guard_name);
+  mysql_optionsv(m, MARIADB_OPT_RESTRICTED_AUTH, initial.c_str());
+  return {};
+}
+
 int connection::start_connect() {
   if (mysql_ != nullptr || op_ != op_kind::none) {
     finish(make_error(errc::internal, "connect on a used connection object"));
@@ -653,14 +752,10 @@ int connection::start_connect() {
     my_bool verify = options_.tls == tls_mode::verify_ca
                      || options_.tls == tls_mode::verify_identity;
     mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
-    if (options_.tls == tls_mode::required) {
-      // Without verification an active attacker can strip TLS (Connector/C
-      // 3.3 then goes on in plain text; we refuse only after the handshake):
-      // at least never let it ask for the password in clear text.
-      mysql_optionsv(m, MARIADB_OPT_RESTRICTED_AUTH,
-                     "mysql_native_password,client_ed25519,"
-                     "caching_sha2_password,sha256_password");
-    }
+  }
+  if (auto err = restrict_authentication(); err) {
+    finish(std::move(err));
+    return 0;
   }
   step_ = step::connect;
   call_ = call_connect;

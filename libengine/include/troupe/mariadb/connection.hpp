@@ -43,9 +43,8 @@ enum class tls_mode : uint8_t {
   disabled,
   /// Use TLS when the server offers it, without verifying the server.
   preferred,
-  /// Fail unless TLS is used (checked after authentication: an active
-  /// attacker can strip TLS and see a login); do not verify the server's
-  /// certificate.
+  /// Fail unless TLS is used, before anything is sent to the server; do not
+  /// verify the server's certificate.
   required,
   /// Require TLS and verify the server's certificate against `tls_ca`.
   verify_ca,
@@ -85,6 +84,17 @@ struct connect_options {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_cipher;
+  /// Without TLS (or a local socket) the server may not ask for an
+  /// authentication method that sends the password itself
+  /// (`mysql_clear_password`, `dialog`) unless this is set.
+  bool cleartext_auth = false;
+  /// Without TLS (or a local socket), `caching_sha2_password` and
+  /// `sha256_password` need the server's RSA key: from `server_public_key`,
+  /// or, when this is set, from the server itself (which an impersonating
+  /// server answers with its own key). Neither: those methods are refused.
+  bool get_server_public_key = false;
+  /// PEM file with the server's RSA public key (see above).
+  std::string server_public_key;
   /// Statements run right after connecting (e.g. "SET time_zone='+00:00'").
   std::vector<std::string> init_statements;
   /// Prepared statements kept per connection (least recently used go first).
@@ -102,7 +112,8 @@ struct connect_options {
   /// `connect_timeout`, `read_timeout`, `write_timeout` (milliseconds, or
   /// with a unit: `500ms`, `5s`, `2m`), `charset`, `tls` (disabled,
   /// preferred, required, verify_ca, verify_identity), `tls_ca`,
-  /// `tls_capath`, `tls_cert`, `tls_key`, `tls_cipher`, `init` (one
+  /// `tls_capath`, `tls_cert`, `tls_key`, `tls_cipher`, `cleartext_auth`,
+  /// `get_server_public_key` (true, false), `server_public_key`, `init` (one
   /// statement; may be repeated as init1, init2, ...),
   /// `statement_cache_size`, `max_result_bytes`, `pipelining` (on, off),
   /// `password_file`, `password_env` (see `resolve_password`: the file or
@@ -288,6 +299,7 @@ private:
   int next_fetch();
   void finish(caf::error err = {});
   caf::error connection_error(bool connecting);
+  caf::error restrict_authentication();
   caf::error statement_error(st_mysql_stmt* stmt);
   caf::error classify(unsigned code, const char* sqlstate, const char* message,
                       bool connecting);
