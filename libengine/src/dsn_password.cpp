@@ -59,7 +59,7 @@ caf::error check_password(const std::string& pw, const std::string& source) {
   return {};
 }
 
-caf::expected<std::string> read_password_file(const std::string& path) {
+caf::expected<secret_string> read_password_file(const std::string& path) {
   auto source = fmt::format("password_file '{}'", path);
   if (path.empty())
     return fail("option 'password_file' is empty (expected a path)");
@@ -83,7 +83,8 @@ caf::expected<std::string> read_password_file(const std::string& path) {
   if (static_cast<uint64_t>(st.st_size) > max_password_file_size)
     return fail(fmt::format("{} is larger than {} bytes", source,
                             max_password_file_size));
-  std::string pw;
+  secret_string pw;
+  pw.reserve(max_password_file_size + 1); // appending never reallocates
   char buf[max_password_file_size + 1];
   for (;;) {
     auto n = ::read(fd, buf, sizeof(buf));
@@ -95,6 +96,7 @@ caf::expected<std::string> read_password_file(const std::string& path) {
     if (n == 0)
       break;
     pw.append(buf, static_cast<size_t>(n));
+    ::explicit_bzero(buf, sizeof(buf));
     // The file may have grown since fstat.
     if (pw.size() > max_password_file_size)
       return fail(fmt::format("{} is larger than {} bytes", source,
@@ -111,7 +113,7 @@ caf::expected<std::string> read_password_file(const std::string& path) {
   return pw;
 }
 
-caf::expected<std::string> read_password_env(const std::string& name) {
+caf::expected<secret_string> read_password_env(const std::string& name) {
   if (name.empty())
     return fail("option 'password_env' is empty (expected the name of an "
                 "environment variable)");
@@ -119,7 +121,7 @@ caf::expected<std::string> read_password_env(const std::string& name) {
   const char* value = std::getenv(name.c_str());
   if (value == nullptr)
     return fail(fmt::format("{} is not set", source));
-  std::string pw{value};
+  secret_string pw{value};
   if (auto err = check_password(pw, source))
     return err;
   return pw;
@@ -127,7 +129,7 @@ caf::expected<std::string> read_password_env(const std::string& name) {
 
 } // namespace
 
-caf::expected<std::string> resolve_password(const dsn& x) {
+caf::expected<secret_string> resolve_password(const dsn& x) {
   auto file = x.option("password_file");
   auto env = x.option("password_env");
   std::vector<std::string> sources;

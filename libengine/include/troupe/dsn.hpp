@@ -30,6 +30,8 @@
 
 #include <caf/expected.hpp>
 
+#include "troupe/secret.hpp"
+
 namespace troupe {
 
 /// A parsed data source name.
@@ -37,7 +39,7 @@ struct dsn {
   /// "mariadb", "mysql" or "matrixone".
   std::string scheme = "mariadb";
   std::string user;
-  std::string password;
+  secret_string password;
   /// Host name or address; empty when `socket` is set.
   std::string host;
   /// TCP port, 3306 when the DSN does not say (6001 for matrixone).
@@ -85,6 +87,6 @@ std::string redact_dsn(std::string_view text);
 /// password): more than one source, a file that is missing, unreadable, not
 /// regular, accessible by others, empty, larger than 4 KiB or with more than
 /// one line, an unset or empty variable.
-caf::expected<std::string> resolve_password(const dsn& x);
+caf::expected<secret_string> resolve_password(const dsn& x);
 
 } // namespace troupe

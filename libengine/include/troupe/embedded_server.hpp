@@ -31,6 +31,7 @@
 
 #include <caf/expected.hpp>
 
+#include "troupe/secret.hpp"
 #include "troupe/dsn.hpp"
 
 namespace troupe {
@@ -49,7 +50,7 @@ struct embedded_server_options {
   /// The user to create (from any host; privileges: see the file comment).
   std::string user = "troupe";
   /// The user's password; empty: a random one.
-  std::string password;
+  secret_string password;
   /// The TCP port on 127.0.0.1; 0: pick a free one.
   uint16_t port = 0;
   /// How long to wait for the server to accept connections.

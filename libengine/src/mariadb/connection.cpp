@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <string.h> // explicit_bzero
 #include <fstream>
 #include <mutex>
 #include <new>
@@ -435,6 +436,8 @@ void connection::close() {
     closing_->handle = nullptr;
   }
   detail::forget_auth_policy(mysql_);
+  if (mysql_->passwd != nullptr) // libmariadb's copy, freed as it is
+    ::explicit_bzero(mysql_->passwd, std::strlen(mysql_->passwd));
   // Invalidates every statement of this connection (they get no
   // COM_STMT_CLOSE: the server frees them with the session).
   mysql_close(mysql_);

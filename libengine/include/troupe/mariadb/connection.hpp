@@ -27,6 +27,7 @@
 
 #include <caf/expected.hpp>
 
+#include "troupe/secret.hpp"
 #include "troupe/dsn.hpp"
 #include "troupe/result.hpp"
 #include "troupe/value.hpp"
@@ -66,7 +67,7 @@ struct connect_options {
   /// Unix socket path; when set, `host` and `port` are ignored.
   std::string socket;
   std::string user;
-  std::string password;
+  secret_string password;
   std::string database;
   /// Connection character set.
   std::string charset = "utf8mb4";
