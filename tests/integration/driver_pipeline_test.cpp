@@ -421,6 +421,38 @@ TEST_CASE("max_result_bytes bounds a pipelined result and the connection "
   loop->stop();
 }
 
+TEST_CASE("column metadata counts against max_result_bytes when pipelined",
+          "[driver][pipeline][memory]") {
+  test::scratch_database db{"pipe_meta"};
+  auto opts = db.options();
+  opts.max_result_bytes = 4 * 1024;
+  auto loop = make_epoll_loop("test-io");
+  auto conn = open(*loop, opts);
+  // 100 columns with long names and no rows: only metadata.
+  std::string sql = "SELECT ";
+  for (int i = 0; i < 100; ++i)
+    sql += fmt::format("{}{} AS column_with_a_rather_long_name_number_{:03}",
+                       i == 0 ? "" : ", ", i, i);
+  sql += " FROM DUAL WHERE ? = 0";
+  // The first execution prepares it (through libmariadb), the next two are
+  // pipelined; every one is over the budget.
+  auto first = run_batch(*loop, conn, {{sql, {1}}});
+  REQUIRE_FALSE(first[0]);
+  CHECK(info(first[0].error()).code == errc::result_too_large);
+  auto res = run_batch(*loop, conn, {{sql, {1}}, {sql, {2}}});
+  CHECK(pipelined(*loop, conn) == 2);
+  for (auto& r : res) {
+    REQUIRE_FALSE(r);
+    CHECK(info(r.error()).code == errc::result_too_large);
+    CHECK_FALSE(is_fatal(r.error()));
+  }
+  auto ok = run_batch(*loop, conn, {{"SELECT ?", {5}}});
+  REQUIRE(ok[0]);
+  CHECK(ok[0]->scalar<int>() == 5);
+  close_on_loop(*loop, conn);
+  loop->stop();
+}
+
 TEST_CASE("destroying a connection answers its pipelined executions",
           "[driver][pipeline]") {
   test::scratch_database db{"pipe_destroy"};

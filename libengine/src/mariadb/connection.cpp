@@ -1598,7 +1598,8 @@ bool connection::wire_packet(std::string_view payload) {
         rs.last_insert_id = ok.last_insert_id;
         rs.warnings = ok.warnings;
         rs.info = std::move(ok.info);
-        sets.push_back(std::move(rs));
+        if (wire_charge(c, retained_bytes(rs)))
+          sets.push_back(std::move(rs));
         note_status(ok.status, ok.warnings);
         if (!(ok.status & SERVER_MORE_RESULTS_EXIST))
           wire_finish(c, {});
@@ -1616,7 +1617,12 @@ bool connection::wire_packet(std::string_view payload) {
           return false;
         follows = static_cast<uint8_t>(payload.front());
       }
-      sets.emplace_back();
+      // Over the budget a new set takes the place of the last one (its rows
+      // are read and dropped), as in the libmariadb path.
+      if (c.too_large && !sets.empty())
+        sets.back() = result_set{};
+      else
+        sets.emplace_back();
       auto& cols = sets.back().columns();
       cols.reserve(n);
       if (follows) {
@@ -1640,6 +1646,7 @@ bool connection::wire_packet(std::string_view payload) {
         for (unsigned i = 0; i < n; ++i)
           cols.push_back(detail::to_column(h->fields[i]));
       }
+      wire_charge(c, retained_bytes(sets.back()));
       c.at = state::columns_eof;
       return true;
     }
@@ -1661,6 +1668,7 @@ bool connection::wire_packet(std::string_view payload) {
         c.st->wire_columns = sets.back().columns();
         if (cache_metadata_)
           c.st->stale = true;
+        wire_charge(c, retained_bytes(sets.back()));
       }
       return true;
     }
@@ -1687,15 +1695,24 @@ bool connection::wire_packet(std::string_view payload) {
         return true; // read and discarded
       if (!detail::decode_row(payload, c.st->wire_cols, rs.cells(), c.bytes))
         return false;
-      if (c.bytes > options_.max_result_bytes) {
-        c.too_large = true;
-        for (auto& s : sets)
-          s.cells().clear();
-      }
+      wire_charge(c, 0);
       return true;
     }
   }
   return false;
+}
+
+// Counts `n` more bytes against the pipelined answer's budget; past it the
+// rows kept so far are dropped (the rest is read and dropped too). False once
+// over the budget.
+bool connection::wire_charge(wire_call& c, size_t n) {
+  c.bytes += n;
+  if (!c.too_large && c.bytes > options_.max_result_bytes) {
+    c.too_large = true;
+    for (auto& s : c.res.sets())
+      s.cells().clear();
+  }
+  return !c.too_large;
 }
 
 void connection::wire_finish(wire_call& c, caf::error err) {

@@ -316,6 +316,7 @@ private:
   void track_session_state();
   struct wire_call;
   bool wire_packet(std::string_view payload);
+  bool wire_charge(wire_call& c, size_t n);
   void wire_finish(wire_call& c, caf::error err);
   void wire_lost(std::string_view why);
 
