@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "mysql_peer.hpp"
 #include "scratch.hpp"
 #include "troupe/error.hpp"
 #include "troupe/mariadb/connection.hpp"
@@ -110,4 +111,46 @@ TEST_CASE("a row somewhat over max_result_bytes is read, dropped, and the "
   CHECK(e.code == errc::result_too_large);
   CHECK_FALSE(e.fatal);
   CHECK(conn->query("SELECT 1"));
+}
+
+TEST_CASE("a server sending result set after result set with large info "
+          "strings does not grow the client's memory",
+          "[driver][memory][security]") {
+  // A hostile server: 400 OK packets of 1 MiB info each for one statement.
+  // Before info strings were counted, all 400 came back (400 MiB).
+  constexpr int sets = 400;
+  const std::string info(1 << 20, 'i');
+  test::fake_server server{[&](test::wire_socket& s) {
+    test::serve_fake_session(s, [&](const std::string& sql,
+                                    test::wire_socket& sock) {
+      if (sql != "CALL flood()")
+        return sock.send_packet(1, test::ok_packet());
+      constexpr uint16_t more_results = 0x0008, autocommit = 0x0002;
+      for (int i = 0; i < sets; ++i) {
+        uint16_t status = i + 1 < sets ? (autocommit | more_results)
+                                       : autocommit;
+        if (!sock.send_packet(static_cast<uint8_t>(1 + i),
+                              test::ok_packet(status, info)))
+          return false;
+      }
+      return true;
+    });
+  }};
+  mariadb::connect_options opts;
+  opts.host = "127.0.0.1";
+  opts.port = server.port();
+  opts.user = "app";
+  opts.password = "pw";
+  opts.max_result_bytes = 1 << 20;
+  auto conn = mariadb::sync_connection::open(opts);
+  REQUIRE(conn);
+  auto before = peak_rss_kib();
+  auto e = failure((*conn)->query("CALL flood()"));
+  CHECK(e.code == errc::result_too_large);
+  CHECK_FALSE(e.fatal);
+  auto growth_kib = peak_rss_kib() - before;
+  INFO("peak memory grew by " << growth_kib << " KiB");
+  // max_result_bytes plus one packet in libmariadb's buffer, and slack.
+  CHECK(growth_kib < 16 * 1024);
+  CHECK((*conn)->query("DO 1")); // still in sync
 }

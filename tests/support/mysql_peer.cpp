@@ -151,6 +151,70 @@ std::string greeting(const std::string& plugin, uint32_t extra_caps) {
   return out;
 }
 
+void put_lenenc_str(std::string& out, const std::string& x) {
+  // Short strings only (< 251 bytes) in these fakes.
+  out.push_back(static_cast<char>(x.size()));
+  out += x;
+}
+
+std::string ok_packet(uint16_t status, const std::string& info) {
+  std::string out;
+  out.push_back(0x00);
+  out.push_back(0x00); // affected rows
+  out.push_back(0x00); // last insert id
+  put_le(out, status, 2);
+  put_le(out, 0, 2); // warnings
+  out += info;
+  return out;
+}
+
+bool send_single_value(wire_socket& s, const std::string& value) {
+  std::string column;
+  for (const char* part : {"def", "", "", "", "v", ""})
+    put_lenenc_str(column, part);
+  column.push_back(0x0c);
+  put_le(column, 33, 2);  // utf8
+  put_le(column, 64, 4);  // length
+  column.push_back(static_cast<char>(0xFD)); // VAR_STRING
+  put_le(column, 0, 2);   // flags
+  column.push_back(0);    // decimals
+  put_le(column, 0, 2);
+  std::string eof = "\xFE";
+  eof.push_back(0);
+  eof.push_back(0);
+  put_le(eof, 0x0002, 2);
+  std::string row;
+  put_lenenc_str(row, value);
+  return s.send_packet(1, std::string(1, '\x01')) && s.send_packet(2, column)
+         && s.send_packet(3, eof) && s.send_packet(4, row)
+         && s.send_packet(5, eof);
+}
+
+void serve_fake_session(
+  wire_socket& s,
+  const std::function<bool(const std::string& sql, wire_socket& s)>& answer) {
+  if (!s.send_packet(0, greeting("mysql_native_password"))
+      || !s.read_packet() || !s.send_packet(2, ok_packet()))
+    return;
+  for (;;) {
+    auto cmd = s.read_packet();
+    if (!cmd || cmd->empty() || (*cmd)[0] == 0x01) // gone, or COM_QUIT
+      return;
+    bool sent = false;
+    if ((*cmd)[0] == 0x03) {
+      auto sql = cmd->substr(1);
+      if (sql.rfind("SELECT @@", 0) == 0)
+        sent = send_single_value(s, "28800");
+      else
+        sent = answer(sql, s);
+    } else {
+      sent = s.send_packet(1, ok_packet());
+    }
+    if (!sent)
+      return;
+  }
+}
+
 // -- fake_server ----------------------------------------------------------------------
 
 fake_server::fake_server(script s) {

@@ -47,6 +47,21 @@ private:
 /// A protocol-10 greeting without CLIENT_SSL, announcing `plugin`.
 std::string greeting(const std::string& plugin, uint32_t extra_caps = 0);
 
+/// An OK packet's payload; `info` is the human-readable rest of it.
+std::string ok_packet(uint16_t status = 0x0002, const std::string& info = {});
+
+/// Sends a one-column, one-row text result set, sequence numbers from 1.
+bool send_single_value(wire_socket& s, const std::string& value);
+
+/// Greets, accepts whatever the client answers with an OK packet, then
+/// answers `SELECT @@...` with "28800", any other COM_QUERY with
+/// `answer(sql, socket)` (which sends the packets, sequence numbers from 1;
+/// false ends the session) and other commands with OK, until the client
+/// quits or goes away.
+void serve_fake_session(
+  wire_socket& s,
+  const std::function<bool(const std::string& sql, wire_socket& s)>& answer);
+
 /// A listener on 127.0.0.1 that runs `script` on the first connection.
 class fake_server {
 public:
