@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -397,8 +398,12 @@ TEST_CASE("embedded server rejects invalid database names, user names and "
           "[embedded]") {
   scratch_dir base;
   REQUIRE_FALSE(base.path().empty());
-  for (std::string name : {"", "bad-name", "x`; DROP DATABASE mysql; --",
-                           "caf\xc3\xa9", std::string(65, 'a').c_str()}) {
+  // std::string elements: a `.c_str()` of a temporary in this list would
+  // dangle once the list is built (seen as a random, sometimes valid, name).
+  const std::vector<std::string> names = {
+    "", "bad-name", "x`; DROP DATABASE mysql; --", "caf\xc3\xa9",
+    std::string(65, 'a')};
+  for (const auto& name : names) {
     INFO("name: " << name);
     embedded_server_options options;
     options.base_dir = base.path();
