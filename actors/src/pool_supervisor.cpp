@@ -12,6 +12,7 @@
 
 #include "connection_actor.hpp"
 #include "job_runner.hpp"
+#include "pool/pool_policy.hpp"
 #include "session_actor.hpp"
 #include "troupe/latency_histogram.hpp"
 #include "troupe/option_parsing.hpp"
@@ -54,6 +55,8 @@ struct slot {
   bool replacement = false;
   /// Reached `ready` once (a failure before that is a connect failure).
   bool was_open = false;
+  /// The reconnect round its connect attempt started in (reconnect_policy).
+  uint64_t round = 0;
   /// Jobs given to the connection and not done yet (more than one only
   /// when pipelining: see pool_config::pipeline_depth).
   uint32_t inflight = 0;
@@ -87,17 +90,14 @@ struct supervisor_state {
   std::vector<std::shared_ptr<event_loop>> loops;
   std::vector<std::shared_ptr<done_batcher>> batchers;
   std::vector<slot> slots;
-  std::deque<waiter> queue;
+  waiter_queue<waiter> queue;
   uint32_t next_id = 1;
 
   // Recovery.
   std::string last_connect_error;
   /// The last connect error itself (its code, server code and SQLSTATE).
   caf::error last_connect_cause;
-  uint32_t failures = 0; // consecutive connect failures
-  clock::time_point next_connect_at{};
-  bool circuit_open = false;
-  clock::time_point circuit_since{};
+  reconnect_policy reconnect;
   uint32_t pending_replacements = 0;
   ms ping_interval{0};
 
@@ -202,9 +202,7 @@ void fail(self_ptr self, reply_handle& reply, caf::error err) {
 }
 
 void fail_queue(self_ptr self, const caf::error& err) {
-  auto queue = std::move(self->state.queue);
-  self->state.queue.clear();
-  for (auto& w : queue)
+  for (auto& w : self->state.queue.drain())
     fail(self, w.reply, err);
 }
 
@@ -236,6 +234,7 @@ void open_one(self_ptr self) {
   s.loop = loop;
   s.created = clock::now();
   s.last_used = s.created;
+  s.round = st.reconnect.round();
   if (st.pending_replacements > 0) {
     --st.pending_replacements;
     s.replacement = true;
@@ -247,31 +246,18 @@ void open_one(self_ptr self) {
 }
 
 // Opens connections for waiting requests and up to min_size, within
-// max_size. After connect failures only one attempt runs at a time (a probe),
-// no earlier than the backoff allows.
+// max_size, as the reconnect policy allows (after a failure: one probe at a
+// time, no earlier than the backoff).
 void grow(self_ptr self) {
   auto& st = self->state;
   if (st.disposing)
     return;
-  auto now = clock::now();
-  if (now < st.next_connect_at)
-    return;
   auto connecting = count(self, slot_state::connecting);
-  if (st.failures > 0 && connecting > 0)
-    return;
-  auto needed = std::max(st.queue.size() > connecting
-                           ? st.queue.size() - connecting
-                           : size_t{0},
-                         st.slots.size() < st.cfg.pool.min_size
-                           ? st.cfg.pool.min_size - st.slots.size()
-                           : size_t{0});
-  if (st.circuit_open)
-    needed = std::max<size_t>(needed, 1); // keep probing
+  auto wanted = connections_wanted(st.queue.size(), connecting,
+                                   st.slots.size(), st.cfg.pool.min_size);
   auto room = st.cfg.pool.max_size - std::min(st.cfg.pool.max_size,
                                               st.slots.size());
-  auto n = std::min(needed, room);
-  if (st.failures > 0)
-    n = std::min<size_t>(n, 1);
+  auto n = st.reconnect.to_open(clock::now(), wanted, room, connecting);
   for (size_t i = 0; i < n; ++i)
     open_one(self);
 }
@@ -358,8 +344,8 @@ slot* pipeline_slot(self_ptr self) {
   auto& st = self->state;
   auto depth = st.cfg.pool.pipeline_depth;
   if (depth < 2
-      || (st.slots.size() < st.cfg.pool.max_size && st.failures == 0
-          && !st.circuit_open))
+      || (st.slots.size() < st.cfg.pool.max_size
+          && st.reconnect.failures() == 0 && !st.reconnect.circuit_open()))
     return nullptr;
   slot* best = nullptr;
   for (auto& s : self->state.slots)
@@ -380,9 +366,7 @@ void pump(self_ptr self) {
       s = pipeline_slot(self);
     if (s == nullptr)
       break;
-    auto w = std::move(st.queue.front());
-    st.queue.pop_front();
-    dispatch(self, *s, std::move(w));
+    dispatch(self, *s, st.queue.pop_front());
   }
   // A connection that went idle takes over the oldest job waiting behind a
   // running statement elsewhere, so one slow statement holds up nobody.
@@ -493,12 +477,13 @@ void admit(self_ptr self, reply_handle reply, statement stmt, bool ping,
       return;
     }
   }
-  if (st.circuit_open && idle_slot(self) == nullptr) {
+  if (st.reconnect.circuit_open() && idle_slot(self) == nullptr) {
     fail(self, reply,
          unreachable(self,
                      fmt::format(" (failing fast since {} ms)",
                                  std::chrono::duration_cast<ms>(
-                                   clock::now() - st.circuit_since)
+                                   clock::now()
+                                   - st.reconnect.circuit_since())
                                    .count())));
     return;
   }
@@ -514,7 +499,7 @@ void admit(self_ptr self, reply_handle reply, statement stmt, bool ping,
       return;
     }
   }
-  if (st.queue.size() >= st.cfg.pool.max_waiters) {
+  if (st.queue.full()) {
     ++st.totals.overloaded;
     fail(self, w.reply,
          make_error(errc::overloaded,
@@ -541,42 +526,42 @@ void expire_waiters(self_ptr self, clock::time_point now) {
                                   waited, s.id, snapshot(self))));
     }
   }
-  auto& q = self->state.queue;
-  for (auto i = q.begin(); i != q.end();) {
-    if (now < i->deadline) {
-      ++i;
-      continue;
-    }
+  for (auto& w : self->state.queue.expire(now)) {
     ++self->state.totals.timed_out;
-    auto waited = std::chrono::duration_cast<ms>(now - i->enqueued).count();
-    auto err = make_error(errc::checkout_timeout,
-                          with_last_error(self,
-                                          fmt::format("no connection within "
-                                                      "{} ms; {}",
-                                                      waited, snapshot(self))));
-    auto reply = std::move(i->reply);
-    i = q.erase(i);
-    fail(self, reply, std::move(err));
+    auto waited = std::chrono::duration_cast<ms>(now - w.enqueued).count();
+    fail(self, w.reply,
+         make_error(errc::checkout_timeout,
+                    with_last_error(self,
+                                    fmt::format("no connection within {} ms; "
+                                                "{}",
+                                                waited, snapshot(self)))));
   }
 }
 
 void check_health(self_ptr self, clock::time_point now) {
   auto& st = self->state;
+  idle_rules rules{st.cfg.pool.min_size, st.cfg.pool.idle_timeout,
+                   st.ping_interval};
   for (auto& s : st.slots) {
     if (s.state != slot_state::idle)
       continue;
-    if (now >= s.expires) {
-      spdlog::info("{}: recycling connection {} (max_lifetime)", st.cfg.name,
-                   s.id);
-      close_slot(self, s);
-    } else if (st.slots.size() > st.cfg.pool.min_size
-               && now - s.last_used >= st.cfg.pool.idle_timeout) {
-      spdlog::info("{}: closing idle connection {} (idle_timeout)",
-                   st.cfg.name, s.id);
-      close_slot(self, s);
-    } else if (now - s.last_used >= st.ping_interval) {
-      s.state = slot_state::checking;
-      self->send(s.handle, check_atom::value);
+    switch (judge_idle(now, s.expires, s.last_used, st.slots.size(), rules)) {
+      case idle_verdict::keep:
+        break;
+      case idle_verdict::recycle:
+        spdlog::info("{}: recycling connection {} (max_lifetime)",
+                     st.cfg.name, s.id);
+        close_slot(self, s);
+        break;
+      case idle_verdict::close_idle:
+        spdlog::info("{}: closing idle connection {} (idle_timeout)",
+                     st.cfg.name, s.id);
+        close_slot(self, s);
+        break;
+      case idle_verdict::ping:
+        s.state = slot_state::checking;
+        self->send(s.handle, check_atom::value);
+        break;
     }
   }
 }
@@ -646,15 +631,11 @@ void on_ready(self_ptr self, slot& s, const conn_info& info) {
     ++st.totals.opened;
     if (s.replacement)
       ++st.totals.reconnects;
-    st.failures = 0;
-    st.next_connect_at = now;
-    auto lifetime = st.cfg.pool.max_lifetime.count()
-                    * (1.0 - st.cfg.pool.lifetime_jitter * uniform(self));
-    s.expires = now + ms{static_cast<int64_t>(lifetime)};
-    // Ping idle connections well before the server drops them.
+    s.expires = lifetime_end(now, st.cfg.pool.max_lifetime,
+                             st.cfg.pool.lifetime_jitter, uniform(self));
     if (info.wait_timeout > 0)
-      st.ping_interval = std::min(st.cfg.pool.ping_interval,
-                                  ms{int64_t{info.wait_timeout} * 500});
+      st.ping_interval = ping_interval_for(st.cfg.pool.ping_interval,
+                                           info.wait_timeout);
     st.totals.tls_cipher = info.tls_cipher;
     spdlog::info("{}: connection {} opened to {} (server thread {}, {}) in "
                  "{} ms",
@@ -663,22 +644,15 @@ void on_ready(self_ptr self, slot& s, const conn_info& info) {
                  info.tls_cipher.empty() ? std::string{"no TLS"}
                                          : "TLS " + info.tls_cipher,
                  std::chrono::duration_cast<ms>(now - s.created).count());
-    if (st.circuit_open) {
-      st.circuit_open = false;
+    if (auto open_for = st.reconnect.on_connected(now))
       spdlog::warn("{}: circuit closed: database {} reachable again after {} "
                    "ms",
                    st.cfg.name, st.cfg.connection.address(),
-                   std::chrono::duration_cast<ms>(now - st.circuit_since)
-                     .count());
-    }
-  }
-  if (st.circuit_open) {
+                   open_for->count());
+  } else if (auto open_for = st.reconnect.on_answered(now)) {
     // A check or a returned lease proves the database answers too.
-    st.circuit_open = false;
     spdlog::warn("{}: circuit closed: database {} answers again after {} ms",
-                 st.cfg.name, st.cfg.connection.address(),
-                 std::chrono::duration_cast<ms>(now - st.circuit_since)
-                   .count());
+                 st.cfg.name, st.cfg.connection.address(), open_for->count());
   }
   s.state = slot_state::idle;
   s.last_used = now;
@@ -732,8 +706,9 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
   if (sess != st.sessions.end()) {
     st.sessions.erase(sess);
     // Its lease request may still wait: nobody would ever give that back.
-    for (auto i = st.queue.begin(); i != st.queue.end();)
-      i = i->lease && i->holder == dm.source ? st.queue.erase(i) : i + 1;
+    st.queue.remove_if([&](const waiter& w) {
+      return w.lease && w.holder == dm.source;
+    });
     // A session that died holding a lease: take the connection back.
     for (auto& s : st.slots)
       if (s.state == slot_state::leased && s.holder == dm.source)
@@ -772,38 +747,32 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
     }
   } else if (!st.disposing) {
     ++st.totals.failed;
-    ++st.failures;
     st.last_connect_error = render(dm.reason);
     st.last_connect_cause = dm.reason;
     bool refused_login = info(dm.reason).code == errc::auth_failed;
     if (dead.replacement)
       ++st.pending_replacements;
-    // Wrong credentials stay wrong: no quick retries that only fill the
-    // server's log (and may lock the account); probe at the longest backoff.
-    auto base = refused_login
-                  ? st.cfg.pool.reconnect_max.count()
-                  : std::min<int64_t>(st.cfg.pool.reconnect_max.count(),
-                                      st.cfg.pool.reconnect_min.count()
-                                        << std::min<uint32_t>(st.failures - 1,
-                                                              20));
-    auto delay = ms{static_cast<int64_t>(base * (0.5 + 0.5 * uniform(self)))};
-    st.next_connect_at = now + delay;
     // Any connection that opened and has not died counts, leased ones
     // included: then the database is reachable.
     auto open = st.slots.size() - count(self, slot_state::connecting);
-    if (open == 0 && !st.circuit_open) {
-      st.circuit_open = true;
-      st.circuit_since = now;
+    auto f = st.reconnect.on_failure(dead.round, now, refused_login,
+                                     open == 0, uniform(self));
+    if (f.circuit_opened) {
       spdlog::error("{}: circuit opened: database {} unreachable, failing "
                     "requests fast: {}",
                     st.cfg.name, st.cfg.connection.address(),
                     st.last_connect_error);
       fail_queue(self, unreachable(self, ""));
-    } else {
-      spdlog::warn("{}: connect to {} failed (attempt {}), next in {} ms: {}",
-                   st.cfg.name, st.cfg.connection.address(), st.failures,
-                   delay.count(), st.last_connect_error);
     }
+    if (f.counted)
+      spdlog::warn("{}: connect to {} failed (attempt {}), next in {} ms: {}",
+                   st.cfg.name, st.cfg.connection.address(), f.attempt,
+                   f.delay.count(), st.last_connect_error);
+    else
+      spdlog::info("{}: connect to {} failed too (the same outage, attempt "
+                   "{}): {}",
+                   st.cfg.name, st.cfg.connection.address(), f.attempt,
+                   st.last_connect_error);
   }
   if (!st.disposing && !st.queue.empty())
     pump(self);
@@ -822,7 +791,7 @@ pool_status make_status(self_ptr self) {
   x.waiting = static_cast<uint32_t>(st.queue.size() + lane_waiting(self));
   x.min_size = static_cast<uint32_t>(st.cfg.pool.min_size);
   x.max_size = static_cast<uint32_t>(st.cfg.pool.max_size);
-  x.circuit_open = st.circuit_open;
+  x.circuit_open = st.reconnect.circuit_open();
   x.last_connect_error = st.last_connect_error;
   x.last_connect_code = info(st.last_connect_cause).code;
   x.queue_wait_p50 = st.queue_wait.percentile(0.5);
@@ -872,6 +841,9 @@ supervisor_impl(self_ptr self, engine_config cfg,
     st.batchers.push_back(std::make_shared<done_batcher>(
       *loop, caf::actor_cast<supervisor_actor>(self)));
   st.ping_interval = st.cfg.pool.ping_interval;
+  st.reconnect = reconnect_policy{
+    {st.cfg.pool.reconnect_min, st.cfg.pool.reconnect_max}};
+  st.queue.set_capacity(st.cfg.pool.max_waiters);
   self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
   // An exit message (send_exit) shuts the engine down gracefully, like
   // dispose: running statements get the grace period, nothing hangs.
