@@ -13,6 +13,27 @@
 using namespace troupe;
 using namespace std::chrono_literals;
 
+namespace {
+
+// Asks until the engine answers (no action from the user: the pool probes
+// and refills by itself), for at most `limit`.
+caf::expected<result> first_success(test::actor_fixture& f,
+                                    const engine_actor& engine,
+                                    const std::string& sql,
+                                    std::chrono::seconds limit) {
+  caf::expected<result> res{make_error(errc::internal, "none")};
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    res = f.query(engine, sql);
+    if (res)
+      break;
+    std::this_thread::sleep_for(20ms);
+  }
+  return res;
+}
+
+} // namespace
+
 TEST_CASE_METHOD(test::actor_fixture,
                  "while the server is down requests fail fast with "
                  "database_unreachable, and after a restart the pool serves "
@@ -57,15 +78,7 @@ TEST_CASE_METHOD(test::actor_fixture,
 
   REQUIRE_FALSE((*server)->restart());
   auto restarted_at = std::chrono::steady_clock::now();
-  // No action from the user: the pool probes and refills.
-  caf::expected<result> res{make_error(errc::internal, "none")};
-  auto deadline = restarted_at + 20s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    res = query(engine, "SELECT 42");
-    if (res)
-      break;
-    std::this_thread::sleep_for(20ms);
-  }
+  auto res = first_success(*this, engine, "SELECT 42", 20s);
   REQUIRE(res);
   CHECK(res->scalar<int>() == 42);
   auto recovered = std::chrono::steady_clock::now() - restarted_at;
@@ -115,14 +128,7 @@ TEST_CASE_METHOD(test::actor_fixture,
   std::this_thread::sleep_for(2s);
   REQUIRE_FALSE((*server)->restart());
   auto restarted_at = std::chrono::steady_clock::now();
-  caf::expected<result> res{make_error(errc::internal, "none")};
-  auto deadline = restarted_at + 40s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    res = query(engine, "SELECT 7");
-    if (res)
-      break;
-    std::this_thread::sleep_for(20ms);
-  }
+  auto res = first_success(*this, engine, "SELECT 7", 40s);
   REQUIRE(res);
   auto recovered = std::chrono::duration_cast<std::chrono::milliseconds>(
     std::chrono::steady_clock::now() - restarted_at);
