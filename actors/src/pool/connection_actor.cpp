@@ -1,4 +1,4 @@
-#include "connection_actor.hpp"
+#include "pool/connection_actor.hpp"
 
 #include <caf/all.hpp>
 

@@ -1,10 +1,10 @@
-#include "reply_handle.hpp"
+#include "pool/reply_handle.hpp"
 
 #include <caf/local_actor.hpp>
 #include <caf/mailbox_element.hpp>
 #include <caf/make_message.hpp>
 
-#include "reactor.hpp"
+#include "pool/reactor.hpp"
 #include "troupe/error.hpp"
 
 namespace troupe::detail {

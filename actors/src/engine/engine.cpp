@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "pool_supervisor.hpp"
-#include "reactor.hpp"
+#include "pool/pool_supervisor.hpp"
+#include "pool/reactor.hpp"
 
 namespace troupe {
 

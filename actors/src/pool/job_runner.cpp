@@ -1,10 +1,10 @@
-#include "job_runner.hpp"
+#include "pool/job_runner.hpp"
 
 #include <caf/all.hpp>
 
 #include <spdlog/spdlog.h>
 
-#include "reactor.hpp"
+#include "pool/reactor.hpp"
 
 namespace troupe::detail {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "pool_messages.hpp"
+#include "pool/pool_messages.hpp"
 #include "troupe/event_loop.hpp"
 
 namespace troupe::detail {

@@ -5,7 +5,7 @@
 
 #include <caf/all.hpp>
 
-#include "no_answer.hpp"
+#include "engine/no_answer.hpp"
 
 namespace troupe {
 

@@ -1,4 +1,4 @@
-#include "pool_supervisor.hpp"
+#include "pool/pool_supervisor.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -10,10 +10,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "connection_actor.hpp"
-#include "job_runner.hpp"
+#include "pool/connection_actor.hpp"
+#include "pool/job_runner.hpp"
 #include "pool/pool_policy.hpp"
-#include "session_actor.hpp"
+#include "session/session_actor.hpp"
 #include "troupe/latency_histogram.hpp"
 #include "troupe/option_parsing.hpp"
 #include "troupe/sql.hpp"

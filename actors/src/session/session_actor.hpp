@@ -3,7 +3,7 @@
 #include <chrono>
 #include <string>
 
-#include "pool_messages.hpp"
+#include "pool/pool_messages.hpp"
 
 namespace troupe::detail {
 

@@ -14,7 +14,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "reply_handle.hpp"
+#include "pool/reply_handle.hpp"
 #include "troupe/event_loop.hpp"
 #include "troupe/mariadb/async_connection.hpp"
 #include "troupe/engine.hpp"

@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "job_runner.hpp"
-#include "pool_messages.hpp"
+#include "pool/job_runner.hpp"
+#include "pool/pool_messages.hpp"
 #include "troupe/event_loop.hpp"
 #include "troupe/mariadb/connection.hpp"
 

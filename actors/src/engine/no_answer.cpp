@@ -1,4 +1,4 @@
-#include "no_answer.hpp"
+#include "engine/no_answer.hpp"
 
 #include <caf/sec.hpp>
 

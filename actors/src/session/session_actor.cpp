@@ -1,4 +1,4 @@
-#include "session_actor.hpp"
+#include "session/session_actor.hpp"
 
 #include <deque>
 #include <functional>
@@ -9,8 +9,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "job_runner.hpp"
-#include "no_answer.hpp"
+#include "engine/no_answer.hpp"
+#include "pool/job_runner.hpp"
 #include "troupe/sql.hpp"
 
 namespace troupe::detail {

@@ -6,7 +6,7 @@
 // that wait. Replies to I/O are scheduled on the worker that read them, so a
 // request and its answer stay on one thread and nobody is woken up for them.
 
-#include "reactor.hpp"
+#include "pool/reactor.hpp"
 
 #include <atomic>
 #include <random>

@@ -3,7 +3,7 @@
 #include <memory>
 #include <vector>
 
-#include "pool_messages.hpp"
+#include "pool/pool_messages.hpp"
 #include "troupe/engine_config.hpp"
 #include "troupe/event_loop.hpp"
 
