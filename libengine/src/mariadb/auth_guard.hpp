@@ -5,7 +5,7 @@
 // mode requires it) and which authentication plugins the server may then ask
 // for (none that expose the password unless TLS or a local socket protects
 // it, or the DSN opts in). It does not hold the connect sequence itself
-// (connection.cpp) nor any authentication method: the server's methods run
+// (connect.cpp) nor any authentication method: the server's methods run
 // in libmariadb as before.
 //
 // How: libmariadb 3.3 offers no hook between reading the server's greeting
