@@ -1,3 +1,11 @@
+// The pool supervisor actor: its state (slots, the waiting queue, counters,
+// shutdown) and every handler that changes it. The decisions it acts on
+// (backoff, circuit, sizing, idle health, lifetimes, the bounded queue) are
+// plain code in pool_policy.hpp; running jobs on a connection is
+// job_runner.cpp; sessions are session/. Over 700 lines on purpose: these
+// handlers share one state machine (a slot's state moves between them), and
+// splitting them across files would split its invariants too.
+
 #include "pool/pool_supervisor.hpp"
 
 #include <algorithm>
