@@ -280,7 +280,6 @@ private:
   enum class op_kind : uint8_t { none, connect, query, execute, ping, reset };
   enum class step : uint8_t;
   struct statement;
-  struct text_cursor;
 
   int run(int status);
   int advance();
@@ -308,7 +307,6 @@ private:
   void keep_set(result_set rs);
   void start_row_set(result_set rs);
   void read_server_info();
-  void start_result_set_text();
   void finish_ok_set();
   void drop_statement_cache();
   int begin_setup(bool after_connect);
