@@ -48,6 +48,8 @@ std::string to_string(errc x) {
       return "outcome_unknown";
     case errc::not_owner:
       return "not_owner";
+    case errc::statement_too_large:
+      return "statement_too_large";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

@@ -326,3 +326,37 @@ TEST_CASE("an error the server raises while sending rows carries its code "
     REQUIRE(ok);
   }
 }
+
+TEST_CASE("a statement larger than the server's max_allowed_packet is "
+          "refused before it is sent, and the connection stays usable",
+          "[driver][errors]") {
+  test::scratch_database db{"too_large"};
+  db.run("CREATE TABLE t (id INT PRIMARY KEY, v LONGTEXT)");
+  auto conn = test::connect(db.options());
+  auto limit = conn->query("SELECT @@SESSION.max_allowed_packet");
+  REQUIRE(limit);
+  auto max = *limit->scalar<uint64_t>();
+  REQUIRE(conn->raw().info().max_allowed_packet == max);
+  const std::string big(max + 1024, 'x');
+  auto expect_refused = [&](caf::expected<result> r) {
+    REQUIRE_FALSE(r);
+    auto e = info(r.error());
+    CHECK(e.code == errc::statement_too_large);
+    CHECK_FALSE(e.fatal);
+    CHECK_THAT(e.message, Catch::Contains("max_allowed_packet"));
+    CHECK(e.message.find("xxxx") == std::string::npos); // no statement text
+  };
+  // As text, and as a bound parameter.
+  expect_refused(conn->query("INSERT INTO t VALUES (1, '" + big + "')"));
+  expect_refused(conn->execute("INSERT INTO t VALUES (?, ?)", {2, big}));
+  // Nothing was sent: the same session goes on, and nothing was stored.
+  auto same = conn->query("SELECT CONNECTION_ID()");
+  REQUIRE(same);
+  auto rows = conn->query("SELECT COUNT(*) FROM t");
+  REQUIRE(rows);
+  CHECK(rows->scalar<int>() == 0);
+  // Just under the limit still goes through.
+  const std::string fits(1024, 'y');
+  REQUIRE(conn->execute("INSERT INTO t VALUES (?, ?)", {3, fits}));
+  CHECK(conn->raw().info().thread_id == *same->scalar<uint64_t>());
+}

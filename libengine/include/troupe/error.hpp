@@ -87,6 +87,11 @@ enum class errc : uint8_t {
   /// the actor that opened it, or the one it handed it to, may use it).
   /// Nothing was done.
   not_owner = 19,
+  /// The statement (with its parameters) is larger than the server accepts
+  /// (`max_allowed_packet`): it was refused before it was sent, or the
+  /// server refused the packet before running anything. Not applied.
+  /// Fatal only in the second case (the server closes the connection).
+  statement_too_large = 20,
 };
 
 /// Returns the name of `x`, e.g. "server_error".

@@ -198,20 +198,25 @@ void connection::read_server_info() {
 
 // The statements that prepare a fresh (or reset) session: the user's init
 // statements, state-change tracking (so the pool knows when a session needs a
-// reset before reuse) and, after connecting, reading wait_timeout.
+// reset before reuse) and, after connecting, reading wait_timeout and
+// max_allowed_packet.
 int connection::begin_setup(bool after_connect) {
   setup_.clear();
   // COM_RESET_CONNECTION keeps the current database: return to ours.
   if (!after_connect && !options_.database.empty())
     // (start_connect checked that the name quotes.)
     setup_.push_back({"USE " + *sql::quote_identifier(options_.database),
-                      true, false, false});
+                      true, probe::none, false});
   for (const auto& x : options_.init_statements)
-    setup_.push_back({x, true, false, false});
-  setup_.push_back(
-    {"SET SESSION session_track_state_change = 1", false, false, true});
-  if (after_connect)
-    setup_.push_back({"SELECT @@SESSION.wait_timeout", false, true, false});
+    setup_.push_back({x, true, probe::none, false});
+  setup_.push_back({"SET SESSION session_track_state_change = 1", false,
+                    probe::none, true});
+  if (after_connect) {
+    setup_.push_back({"SELECT @@SESSION.wait_timeout", false,
+                      probe::wait_timeout, false});
+    setup_.push_back({"SELECT @@SESSION.max_allowed_packet", false,
+                      probe::max_allowed_packet, false});
+  }
   in_setup_ = true;
   setup_index_ = 0;
   return begin_text(setup_[0].sql);

@@ -99,6 +99,44 @@ void connection::close() {
   step_ = step::idle;
 }
 
+// -- request size -------------------------------------------------------------------
+
+// Refuses a statement the server (or libmariadb) would not accept in one
+// packet, before anything is sent: sending it would make the server close
+// the connection (1153) with nothing run. The size is an upper bound of the
+// larger of the two packets (COM_STMT_PREPARE with the text, COM_STMT_EXECUTE
+// with the parameters; COM_QUERY for text).
+caf::error connection::check_request_size(const std::string& sql,
+                                          const std::vector<value>* params)
+  const {
+  uint64_t limit = effective_max_packet();
+  if (info_.max_allowed_packet > 0)
+    limit = std::min<uint64_t>(limit, info_.max_allowed_packet);
+  uint64_t size = 1 + sql.size();
+  if (params != nullptr) {
+    uint64_t exec = 11 + (params->size() + 7) / 8 + 2 * params->size();
+    for (const auto& p : *params) {
+      exec += 9; // a length prefix
+      if (auto* s = p.get_if<std::string>())
+        exec += s->size();
+      else if (auto* b = p.get_if<bytes>())
+        exec += b->size();
+      else if (auto* d = p.get_if<decimal>())
+        exec += d->text.size();
+      else
+        exec += 16;
+    }
+    size = std::max(size, exec);
+  }
+  if (size <= limit)
+    return {};
+  return make_error(errc::statement_too_large,
+                    fmt::format("the statement with its parameters needs {} "
+                                "bytes; {} accepts at most {} "
+                                "(max_allowed_packet): it was not sent",
+                                size, options_.address(), limit));
+}
+
 // -- error mapping -------------------------------------------------------------------
 
 namespace {
@@ -211,6 +249,17 @@ caf::error connection::classify(unsigned code, const char* sqlstate,
                                   "({})",
                                   options_.address(),
                                   format_duration(options_.read_timeout), msg),
+                      static_cast<uint16_t>(code), state, true);
+  }
+  if (code == 1153) {
+    // The server refused a packet over its max_allowed_packet before it ran
+    // anything, and closes the connection.
+    broken_ = true;
+    return make_error(errc::statement_too_large,
+                      fmt::format("{} refused the statement: larger than its "
+                                  "max_allowed_packet; it was not run and the "
+                                  "server closed the connection ({})",
+                                  options_.address(), msg),
                       static_cast<uint16_t>(code), state, true);
   }
   if (code == 1969 || code == 3024) // max_statement_time / max_execution_time

@@ -33,6 +33,10 @@ int connection::start_execute(std::string sql, std::vector<value> params) {
                                                     : "not connected");
     return 0;
   }
+  if (auto err = check_request_size(sql, &params)) {
+    error_ = std::move(err);
+    return 0;
+  }
   error_ = caf::error{};
   result_ = result{};
   result_bytes_ = 0;

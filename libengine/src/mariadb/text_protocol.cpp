@@ -20,6 +20,10 @@ int connection::start_query(std::string sql) {
                                                     : "not connected");
     return 0;
   }
+  if (auto err = check_request_size(sql, nullptr)) {
+    error_ = std::move(err);
+    return 0;
+  }
   error_ = caf::error{};
   result_ = result{};
   result_bytes_ = 0;
@@ -128,9 +132,12 @@ int connection::text_after_next() {
   if (in_setup_) {
     // A session setup statement: its result is not the caller's.
     const auto& item = setup_[setup_index_];
-    if (item.probe)
-      if (auto wt = result_.scalar<uint64_t>())
-        info_.wait_timeout = static_cast<uint32_t>(*wt);
+    if (auto v = result_.scalar<uint64_t>()) {
+      if (item.reads == probe::wait_timeout)
+        info_.wait_timeout = static_cast<uint32_t>(*v);
+      else if (item.reads == probe::max_allowed_packet)
+        info_.max_allowed_packet = *v;
+    }
     if (item.tracker)
       tracking_ = true;
     result_ = result{};

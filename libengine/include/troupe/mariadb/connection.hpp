@@ -144,6 +144,9 @@ struct server_info {
   bool bulk_operations = false;
   /// The session's `wait_timeout` in seconds, 0 when unknown.
   uint32_t wait_timeout = 0;
+  /// The largest packet the server accepts (`max_allowed_packet`), 0 when
+  /// unknown. Statements larger than this are refused before they are sent.
+  uint64_t max_allowed_packet = 0;
   /// The TLS cipher in use, empty without TLS.
   std::string tls_cipher;
 };
@@ -300,6 +303,8 @@ private:
   void finish(caf::error err = {});
   caf::error connection_error(bool connecting);
   caf::error restrict_authentication();
+  caf::error check_request_size(const std::string& sql,
+                                const std::vector<value>* params) const;
   caf::error statement_error(st_mysql_stmt* stmt);
   caf::error classify(unsigned code, const char* sqlstate, const char* message,
                       bool connecting);
@@ -341,10 +346,12 @@ private:
   std::string key_;
   std::vector<value> params_;
   // The session setup after connect and reset.
+  /// What a setup statement's single value is read into.
+  enum class probe : uint8_t { none, wait_timeout, max_allowed_packet };
   struct setup_statement {
     std::string sql;
     bool required;
-    bool probe;
+    probe reads;
     bool tracker;
   };
   std::vector<setup_statement> setup_;
