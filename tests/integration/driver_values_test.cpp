@@ -61,7 +61,9 @@ std::vector<sample> samples_row(bool second) {
     {"js", "JSON", second ? "[]"s : "{\"a\": [1, 2, \"\xE2\x82\xAC\"]}"s},
     {"e", "ENUM('alpha','beta')", second ? "beta"s : "alpha"s},
     {"st", "SET('x','y','z')", second ? ""s : "x,z"s},
-    {"flt", "FLOAT", second ? 3.5 : 1.1},
+    // Exactly representable as a float: the text protocol sends 6 digits,
+    // the binary one the float itself (see the FLOAT test below).
+    {"flt", "FLOAT", second ? 3.5 : 1.125},
     {"bits", "BIT(16)", second ? bytes{0x00, 0x00} : bytes{0x80, 0x01}},
   };
 }
@@ -278,4 +280,37 @@ TEST_CASE("DML reports affected rows, last insert id, warnings and info",
   auto warn = conn->query("INSERT INTO t (v) VALUES (1000)");
   REQUIRE(warn);
   CHECK(warn->warnings() == 1);
+}
+
+TEST_CASE("FLOAT limits read exactly on the binary protocol and write back "
+          "unchanged; the text protocol carries the server's 6 digits",
+          "[driver][values]") {
+  test::scratch_database db{"floats"};
+  db.run("CREATE TABLE f (id INT PRIMARY KEY, v FLOAT, w FLOAT)");
+  auto conn = test::connect(db.options());
+  const float limits[] = {std::numeric_limits<float>::max(),
+                          -std::numeric_limits<float>::max(),
+                          std::numeric_limits<float>::denorm_min(),
+                          16777217.0f /* rounds to 16777216 */};
+  for (int id = 0; id < 4; ++id)
+    REQUIRE(conn->execute("INSERT INTO f (id, v) VALUES (?, ?)",
+                          {id, static_cast<double>(limits[id])}));
+  for (int id = 0; id < 4; ++id) {
+    INFO("value " << limits[id]);
+    auto bin = conn->execute("SELECT v FROM f WHERE id = ?", {id});
+    REQUIRE(bin);
+    auto x = bin->scalar<double>();
+    REQUIRE(x);
+    CHECK(*x == static_cast<double>(limits[id]));
+    // Written back (before: FLT_MAX read as 3.4028235e+38 failed with
+    // 1264, out of range), the stored float is unchanged.
+    REQUIRE(conn->execute("UPDATE f SET w = ? WHERE id = ?", {*x, id}));
+    auto same = conn->execute("SELECT v = w FROM f WHERE id = ?", {id});
+    REQUIRE(same);
+    CHECK(same->scalar<int>() == 1);
+  }
+  // The text protocol: what the server sends, 6 significant digits.
+  auto text = conn->query("SELECT v FROM f WHERE id = 0");
+  REQUIRE(text);
+  CHECK(text->scalar<double>() == 3.40282e38);
 }

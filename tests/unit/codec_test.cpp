@@ -136,12 +136,19 @@ TEST_CASE("decode_text keeps decimals verbatim", "[codec]") {
         == "1.500");
 }
 
-TEST_CASE("widen_float returns the double that prints like the float",
+TEST_CASE("widen_float returns the float's own value as a double",
           "[codec]") {
-  CHECK(widen_float(1.1f) == 1.1);
-  CHECK(widen_float(3.4028235e38f) == 3.4028235e38);
-  CHECK(widen_float(-0.1f) == -0.1);
-  CHECK(widen_float(0.0f) == 0.0);
+  // Not the double that prints like the float (1.1): that one is not the
+  // stored value, and for FLT_MAX it is larger than any float, so writing
+  // it back failed with 1264 (out of range).
+  CHECK(widen_float(1.1f) == static_cast<double>(1.1f));
+  CHECK(widen_float(1.1f) != 1.1);
+  const float fmax = std::numeric_limits<float>::max();
+  CHECK(widen_float(fmax) == 340282346638528859811704183484516925440.0);
+  CHECK(static_cast<float>(widen_float(fmax)) == fmax);
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  CHECK(widen_float(tiny) == 1.40129846432481707092e-45);
+  CHECK(widen_float(-0.5f) == -0.5);
   CHECK(widen_float(16777216.0f) == 16777216.0);
 }
 

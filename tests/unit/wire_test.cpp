@@ -459,14 +459,14 @@ TEST_CASE("decode_row: integers are sign- or zero-extended", "[wire]") {
   CHECK(cells[9] == value{uint64_t{2024}});
 }
 
-TEST_CASE("decode_row: FLOAT widens like the text protocol, DOUBLE", "[wire]") {
+TEST_CASE("decode_row: FLOAT widens exactly, DOUBLE", "[wire]") {
   // 1.1f, -0.1f, -2.5
   auto cells = decode(row("00", "cdcc8c3f cdccccbd 00000000000004c0"),
                       {col(MYSQL_TYPE_FLOAT, decode_kind::float32),
                        col(MYSQL_TYPE_FLOAT, decode_kind::float32),
                        col(MYSQL_TYPE_DOUBLE, decode_kind::float64)});
-  CHECK(cells[0] == value{1.1});
-  CHECK(cells[1] == value{-0.1});
+  CHECK(cells[0] == value{static_cast<double>(1.1f)});
+  CHECK(cells[1] == value{static_cast<double>(-0.1f)});
   CHECK(cells[2] == value{-2.5});
 }
 

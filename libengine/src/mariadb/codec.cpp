@@ -269,11 +269,7 @@ decode_kind decode_kind_of(const MYSQL_FIELD& f) {
 }
 
 double widen_float(float x) {
-  char buf[32];
-  auto res = std::to_chars(buf, buf + sizeof(buf), x);
-  double out = 0;
-  std::from_chars(buf, res.ptr, out);
-  return out;
+  return static_cast<double>(x);
 }
 
 bool decode_text(decode_kind kind, std::string_view s, value& out) {

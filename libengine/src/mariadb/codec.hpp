@@ -43,8 +43,12 @@ value from_mysql_time(decode_kind kind, const MYSQL_TIME& t);
 /// Fills `out` from a date, time or datetime value.
 void to_mysql_time(const value& x, MYSQL_TIME& out);
 
-/// A float widened to the double that prints like the float (1.1f -> 1.1),
-/// so both protocols return the same value for FLOAT columns.
+/// A FLOAT column's value from the binary protocol, widened exactly: the
+/// double holds the same number as the stored float (1.1f reads as
+/// 1.100000023841858), so writing it back stores the same float (FLT_MAX
+/// stays FLT_MAX). The text protocol cannot match it: the server sends a
+/// FLOAT in text with 6 significant digits (1.1, 3.40282e38), and those are
+/// all the engine has (docs/messages.md, "FLOAT columns").
 double widen_float(float x);
 
 } // namespace troupe::mariadb::detail
