@@ -453,6 +453,39 @@ TEST_CASE("column metadata counts against max_result_bytes when pipelined",
   loop->stop();
 }
 
+TEST_CASE("temporal parameters: a negative zero TIME is sent the same way "
+          "on every execution, and invalid ones are refused on every path",
+          "[driver][pipeline][values]") {
+  test::scratch_database db{"pipe_time"};
+  auto loop = make_epoll_loop("test-io");
+  auto conn = open(*loop, db.options());
+  const std::string sql = "SELECT CAST(? AS CHAR)";
+  const value neg_zero = time_value{true, 0, 0, 0, 0};
+  // The first execution goes through libmariadb, the next ones are
+  // pipelined: before, they sent -00:00:00 where the first sent 00:00:00.
+  auto first = run_batch(*loop, conn, {{sql, {neg_zero}}});
+  REQUIRE(first[0]);
+  CHECK(first[0]->scalar<std::string>() == "00:00:00"s);
+  auto res = run_batch(*loop, conn, {{sql, {neg_zero}}, {sql, {neg_zero}}});
+  CHECK(pipelined(*loop, conn) == 2);
+  for (auto& r : res) {
+    REQUIRE(r);
+    CHECK(r->scalar<std::string>() == "00:00:00"s);
+  }
+  // An invalid one is refused before it is sent, whichever path it would
+  // take, and the connection goes on.
+  const value bad = time_value{false, 1, 60, 0, 0};
+  auto refused = run_batch(*loop, conn, {{sql, {bad}}, {sql, {bad}}});
+  for (auto& r : refused) {
+    REQUIRE_FALSE(r);
+    CHECK(info(r.error()).code == errc::invalid_argument);
+    CHECK_THAT(info(r.error()).message, Catch::Contains("minutes"));
+  }
+  REQUIRE(run_batch(*loop, conn, {{sql, {neg_zero}}})[0]);
+  close_on_loop(*loop, conn);
+  loop->stop();
+}
+
 TEST_CASE("destroying a connection answers its pipelined executions",
           "[driver][pipeline]") {
   test::scratch_database db{"pipe_destroy"};

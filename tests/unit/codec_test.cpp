@@ -470,3 +470,54 @@ TEST_CASE("to_mysql_time clears fields left over from an earlier value",
   CHECK(from_mysql_time(decode_kind::datetime, t)
         == value{troupe::datetime{2020, 5, 6, 0, 0, 0, 0}});
 }
+
+// -- temporal parameters --------------------------------------------------------
+
+TEST_CASE("date, time and datetime parameters outside what the server "
+          "stores are refused, naming the parameter and the field",
+          "[codec]") {
+  using troupe::mariadb::detail::check_temporal_params;
+  using troupe::date;
+  using troupe::datetime;
+  using troupe::time_value;
+  using troupe::value;
+  auto refused = [](std::vector<value> params, const std::string& field) {
+    auto err = check_temporal_params(params);
+    REQUIRE(err);
+    auto e = troupe::info(err);
+    CHECK(e.code == troupe::errc::invalid_argument);
+    CHECK_THAT(e.message, Catch::Contains("parameter " + std::to_string(params.size())));
+    CHECK_THAT(e.message, Catch::Contains(field));
+  };
+  refused({date{2024, 13, 1}}, "month");
+  refused({date{2024, 1, 32}}, "day");
+  refused({date{10000, 1, 1}}, "year");
+  refused({1, time_value{false, 839, 0, 0, 0}}, "hours");
+  refused({time_value{false, 1, 60, 0, 0}}, "minutes");
+  refused({time_value{true, 1, 0, 60, 0}}, "seconds");
+  refused({time_value{false, 0, 0, 0, 1000000}}, "microseconds");
+  refused({datetime{2024, 1, 1, 24, 0, 0, 0}}, "hour");
+  refused({"x", datetime{2024, 1, 1, 0, 60, 0, 0}}, "minute");
+  refused({datetime{2024, 1, 1, 0, 0, 60, 0}}, "second");
+  refused({datetime{2024, 1, 1, 0, 0, 0, 1000000}}, "microsecond");
+  refused({datetime{2024, 13, 1, 0, 0, 0, 0}}, "month");
+  // The limits themselves, zero dates and other kinds pass.
+  CHECK_FALSE(check_temporal_params(
+    {date{9999, 12, 31}, date{0, 0, 0}, time_value{true, 838, 59, 59, 999999},
+     datetime{9999, 12, 31, 23, 59, 59, 999999}, datetime{}, 1, "s"}));
+  // The message never carries the value.
+  auto err = check_temporal_params({time_value{false, 12345, 0, 0, 0}});
+  CHECK(troupe::info(err).message.find("12345") == std::string::npos);
+}
+
+TEST_CASE("a negative zero TIME is sent as zero", "[codec]") {
+  using troupe::mariadb::detail::sends_negative;
+  using troupe::time_value;
+  CHECK_FALSE(sends_negative(time_value{true, 0, 0, 0, 0}));
+  CHECK(sends_negative(time_value{true, 0, 0, 0, 1}));
+  CHECK(sends_negative(time_value{true, 1, 0, 0, 0}));
+  CHECK_FALSE(sends_negative(time_value{false, 1, 0, 0, 0}));
+  MYSQL_TIME t{};
+  troupe::mariadb::detail::to_mysql_time(troupe::value{time_value{true, 0, 0, 0, 0}}, t);
+  CHECK(t.neg == 0);
+}

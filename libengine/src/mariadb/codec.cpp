@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cstring>
 
+#include <fmt/format.h>
+
 namespace troupe::mariadb::detail {
 
 namespace {
@@ -355,6 +357,58 @@ value from_mysql_time(decode_kind kind, const MYSQL_TIME& t) {
   }
 }
 
+bool sends_negative(const time_value& t) {
+  return t.negative
+         && (t.hours != 0 || t.minutes != 0 || t.seconds != 0
+             || t.microseconds != 0);
+}
+
+caf::error check_temporal_params(const std::vector<value>& params) {
+  auto bad = [](size_t i, const char* kind, const char* field,
+                const char* range) {
+    return make_error(errc::invalid_argument,
+                      fmt::format("parameter {} ({}): the {} is out of range "
+                                  "({}); nothing was sent",
+                                  i + 1, kind, field, range));
+  };
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& p = params[i];
+    if (auto d = p.get_if<date>()) {
+      if (d->year > 9999)
+        return bad(i, "date", "year", "0-9999");
+      if (d->month > 12)
+        return bad(i, "date", "month", "0-12");
+      if (d->day > 31)
+        return bad(i, "date", "day", "0-31");
+    } else if (auto t = p.get_if<time_value>()) {
+      if (t->hours > 838)
+        return bad(i, "time", "hours", "0-838");
+      if (t->minutes > 59)
+        return bad(i, "time", "minutes", "0-59");
+      if (t->seconds > 59)
+        return bad(i, "time", "seconds", "0-59");
+      if (t->microseconds > 999999)
+        return bad(i, "time", "microseconds", "0-999999");
+    } else if (auto dt = p.get_if<datetime>()) {
+      if (dt->year > 9999)
+        return bad(i, "datetime", "year", "0-9999");
+      if (dt->month > 12)
+        return bad(i, "datetime", "month", "0-12");
+      if (dt->day > 31)
+        return bad(i, "datetime", "day", "0-31");
+      if (dt->hour > 23)
+        return bad(i, "datetime", "hour", "0-23");
+      if (dt->minute > 59)
+        return bad(i, "datetime", "minute", "0-59");
+      if (dt->second > 59)
+        return bad(i, "datetime", "second", "0-59");
+      if (dt->microsecond > 999999)
+        return bad(i, "datetime", "microsecond", "0-999999");
+    }
+  }
+  return {};
+}
+
 void to_mysql_time(const value& x, MYSQL_TIME& out) {
   std::memset(&out, 0, sizeof(out));
   if (auto d = x.get_if<date>()) {
@@ -363,7 +417,7 @@ void to_mysql_time(const value& x, MYSQL_TIME& out) {
     out.day = d->day;
     out.time_type = MYSQL_TIMESTAMP_DATE;
   } else if (auto t = x.get_if<time_value>()) {
-    out.neg = t->negative;
+    out.neg = sends_negative(*t);
     // libmariadb sends the hour as one byte next to a day count.
     out.day = t->hours / 24;
     out.hour = t->hours % 24;

@@ -5,9 +5,13 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
 
 #include <mysql.h>
 
+#include "troupe/error.hpp"
 #include "troupe/result.hpp"
 #include "troupe/value.hpp"
 
@@ -42,6 +46,16 @@ value from_mysql_time(decode_kind kind, const MYSQL_TIME& t);
 
 /// Fills `out` from a date, time or datetime value.
 void to_mysql_time(const value& x, MYSQL_TIME& out);
+
+/// Whether a TIME parameter is sent as negative: a negative zero is sent as
+/// zero on every path (libmariadb drops its sign, the pipeline must too).
+bool sends_negative(const time_value& t);
+
+/// Refuses date, time and datetime parameters outside what the server
+/// stores (month 13, hour 24, minute 60, 1,000,000 µs, 839 hours: stored
+/// as zero values or clamped, often without an error, if sent). The error
+/// names the parameter and the field, never the value.
+caf::error check_temporal_params(const std::vector<value>& params);
 
 /// A FLOAT column's value from the binary protocol, widened exactly: the
 /// double holds the same number as the stored float (1.1f reads as

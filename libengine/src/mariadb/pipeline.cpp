@@ -33,7 +33,8 @@ bool connection::pipeline_send(const std::string& sql,
     return false;
   auto& st = **i->second;
   if (!st.pipelinable || st.stale || st.wire_cols.empty()
-      || st.param_count != params.size() || check_request_size(sql, &params))
+      || st.param_count != params.size() || check_request_size(sql, &params)
+      || detail::check_temporal_params(params))
     return false; // the unpipelined path answers (or refuses) it
   if (!detail::encode_execute(static_cast<uint32_t>(st.handle->stmt_id),
                               params, wire_out_))

@@ -37,6 +37,10 @@ int connection::start_execute(std::string sql, std::vector<value> params) {
     error_ = std::move(err);
     return 0;
   }
+  if (auto err = detail::check_temporal_params(params)) {
+    error_ = std::move(err);
+    return 0;
+  }
   error_ = caf::error{};
   result_ = result{};
   result_bytes_ = 0;

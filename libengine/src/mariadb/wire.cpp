@@ -127,7 +127,7 @@ void put_param(std::string& out, const value& x) {
     case value_kind::time: {
       auto& t = *x.get_if<time_value>();
       out.push_back(12);
-      out.push_back(t.negative ? 1 : 0);
+      out.push_back(sends_negative(t) ? 1 : 0);
       put_u32(out, t.hours / 24);
       out.push_back(static_cast<char>(t.hours % 24));
       out.push_back(static_cast<char>(t.minutes));
