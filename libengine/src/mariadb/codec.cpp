@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <cstring>
+#include <initializer_list>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -363,48 +365,57 @@ bool sends_negative(const time_value& t) {
              || t.microseconds != 0);
 }
 
+namespace {
+
+struct field_limit {
+  const char* name;
+  uint64_t value;
+  uint64_t max;
+};
+
+// The first field over its maximum (a copy: the list's array ends with the
+// full expression that built it).
+std::optional<field_limit>
+first_over(std::initializer_list<field_limit> fields) {
+  for (const auto& f : fields)
+    if (f.value > f.max)
+      return f;
+  return std::nullopt;
+}
+
+} // namespace
+
 caf::error check_temporal_params(const std::vector<value>& params) {
-  auto bad = [](size_t i, const char* kind, const char* field,
-                const char* range) {
-    return make_error(errc::invalid_argument,
-                      fmt::format("parameter {} ({}): the {} is out of range "
-                                  "({}); nothing was sent",
-                                  i + 1, kind, field, range));
-  };
   for (size_t i = 0; i < params.size(); ++i) {
     const auto& p = params[i];
+    std::optional<field_limit> bad;
+    const char* kind = nullptr;
     if (auto d = p.get_if<date>()) {
-      if (d->year > 9999)
-        return bad(i, "date", "year", "0-9999");
-      if (d->month > 12)
-        return bad(i, "date", "month", "0-12");
-      if (d->day > 31)
-        return bad(i, "date", "day", "0-31");
+      kind = "date";
+      bad = first_over({{"year", d->year, 9999},
+                        {"month", d->month, 12},
+                        {"day", d->day, 31}});
     } else if (auto t = p.get_if<time_value>()) {
-      if (t->hours > 838)
-        return bad(i, "time", "hours", "0-838");
-      if (t->minutes > 59)
-        return bad(i, "time", "minutes", "0-59");
-      if (t->seconds > 59)
-        return bad(i, "time", "seconds", "0-59");
-      if (t->microseconds > 999999)
-        return bad(i, "time", "microseconds", "0-999999");
+      kind = "time";
+      bad = first_over({{"hours", t->hours, 838},
+                        {"minutes", t->minutes, 59},
+                        {"seconds", t->seconds, 59},
+                        {"microseconds", t->microseconds, 999999}});
     } else if (auto dt = p.get_if<datetime>()) {
-      if (dt->year > 9999)
-        return bad(i, "datetime", "year", "0-9999");
-      if (dt->month > 12)
-        return bad(i, "datetime", "month", "0-12");
-      if (dt->day > 31)
-        return bad(i, "datetime", "day", "0-31");
-      if (dt->hour > 23)
-        return bad(i, "datetime", "hour", "0-23");
-      if (dt->minute > 59)
-        return bad(i, "datetime", "minute", "0-59");
-      if (dt->second > 59)
-        return bad(i, "datetime", "second", "0-59");
-      if (dt->microsecond > 999999)
-        return bad(i, "datetime", "microsecond", "0-999999");
+      kind = "datetime";
+      bad = first_over({{"year", dt->year, 9999},
+                        {"month", dt->month, 12},
+                        {"day", dt->day, 31},
+                        {"hour", dt->hour, 23},
+                        {"minute", dt->minute, 59},
+                        {"second", dt->second, 59},
+                        {"microsecond", dt->microsecond, 999999}});
     }
+    if (bad)
+      return make_error(errc::invalid_argument,
+                        fmt::format("parameter {} ({}): the {} is out of "
+                                    "range (0-{}); nothing was sent",
+                                    i + 1, kind, bad->name, bad->max));
   }
   return {};
 }
