@@ -50,6 +50,8 @@ std::string to_string(errc x) {
       return "not_owner";
     case errc::statement_too_large:
       return "statement_too_large";
+    case errc::statement_timeout:
+      return "statement_timeout";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

@@ -288,6 +288,13 @@ caf::error validate_identifier(std::string_view name, std::string_view what) {
   return {};
 }
 
+std::string with_max_statement_time(std::string_view sql,
+                                    std::chrono::milliseconds limit) {
+  auto ms = std::max<int64_t>(limit.count(), 1);
+  return fmt::format("SET STATEMENT max_statement_time={}.{:03} FOR {}",
+                     ms / 1000, ms % 1000, sql);
+}
+
 caf::expected<std::string> quote_identifier(std::string_view name) {
   if (name.empty())
     return make_error(errc::invalid_argument, "an identifier is empty");

@@ -1,5 +1,6 @@
 #include "troupe/sql.hpp"
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -451,4 +452,22 @@ TEST_CASE("validate_identifier accepts ASCII only, whatever the locale",
   // In a Latin-1 locale isalnum(0xE9) is true; identifiers stay ASCII.
   CHECK(validate_identifier("\xE9t\xE9", "savepoint"));
   CHECK(validate_identifier("caf\xC3\xA9", "savepoint"));
+}
+
+TEST_CASE("with_max_statement_time wraps a statement in SET STATEMENT, in "
+          "seconds with millisecond precision",
+          "[sql]") {
+  using troupe::sql::with_max_statement_time;
+  using namespace std::chrono_literals;
+  CHECK(with_max_statement_time("SELECT 1", 1500ms)
+        == "SET STATEMENT max_statement_time=1.500 FOR SELECT 1");
+  CHECK(with_max_statement_time("SELECT 1", 250ms)
+        == "SET STATEMENT max_statement_time=0.250 FOR SELECT 1");
+  CHECK(with_max_statement_time("SELECT 1", 0ms)
+        == "SET STATEMENT max_statement_time=0.001 FOR SELECT 1");
+  // Judged by the statement it wraps: no session state, no reset.
+  auto traits = troupe::sql::classify(
+    with_max_statement_time("SELECT * FROM t", 100ms));
+  CHECK_FALSE(traits.session_state);
+  CHECK_FALSE(traits.transaction_control);
 }

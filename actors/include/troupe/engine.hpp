@@ -83,6 +83,11 @@ struct statement {
   /// How long the request may wait for a connection, in milliseconds;
   /// 0: the pool's `checkout_timeout`.
   uint32_t timeout_ms = 0;
+  /// How long the statement may run on the server, in milliseconds; 0: the
+  /// pool's `statement_timeout`. Past it the server stops it and the
+  /// request fails with `statement_timeout` (MariaDB only: elsewhere a
+  /// non-zero value is `unsupported`).
+  uint32_t execution_timeout_ms = 0;
 
   statement() = default;
   statement(std::string sql_text, std::vector<value> values = {},
@@ -93,7 +98,7 @@ struct statement {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, statement& x) {
   return f(caf::meta::type_name("troupe::statement"), x.sql, x.params,
-           x.timeout_ms);
+           x.timeout_ms, x.execution_timeout_ms);
 }
 
 /// What the pool looks like. Times are in microseconds.
@@ -343,8 +348,9 @@ typename Inspector::result_type inspect(Inspector& f, transaction_outcome& x) {
 /// died while the statement ran: it may have been applied; never re-sent),
 /// `outcome_unknown` (no answer within `read_timeout`: the connection was
 /// dropped while the statement may still run, so it may have been applied),
-/// `query_timeout` (the server's `max_statement_time` stopped it: not
-/// applied), `server_error`, `shutting_down` (after dispose).
+/// `statement_timeout` (the statement's execution timeout, or the server's
+/// own `max_statement_time`, stopped it: not applied), `server_error`,
+/// `shutting_down` (after dispose).
 ///
 /// Send requests with a finite timeout (`request_bound`). When that timeout
 /// ends the wait (CAF's `sec::request_timeout`, not a troupe error), a

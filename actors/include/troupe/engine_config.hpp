@@ -76,6 +76,11 @@ struct pool_config {
   /// one is `invalid_argument`, so no caller holds a place in the queue or
   /// a leased connection for longer than the operator allows.
   ms max_timeout{600000};
+  /// The execution limit of a statement that sets none
+  /// (`statement::execution_timeout_ms`); 0: none. Past it the server stops
+  /// the statement: `statement_timeout` (MariaDB; on other servers the pool
+  /// default is not applied, see docs/configuration.md).
+  ms statement_timeout{0};
 
   /// Sets one option from text (`key` as in the DSN, e.g. "max_size").
   /// Returns false when `key` is not a pool option.

@@ -39,7 +39,7 @@ const std::vector<std::string>& pool_config::keys() {
     "idle_timeout",  "ping_interval", "max_lifetime",   "lifetime_jitter",
     "reconnect_min", "reconnect_max", "shutdown_grace", "slow_threshold",
     "pipeline_depth", "idle_in_transaction_timeout", "max_lease",
-    "max_sessions", "max_timeout",
+    "max_sessions", "max_timeout", "statement_timeout",
   };
   return result;
 }
@@ -86,6 +86,9 @@ caf::expected<bool> pool_config::set(const std::string& key,
     err = set_size(key, value, 1, 1000000, max_sessions);
   else if (key == "max_timeout")
     err = set_duration(key, value, milliseconds{1}, one_day, max_timeout);
+  else if (key == "statement_timeout")
+    err = set_duration(key, value, milliseconds{0}, one_day,
+                       statement_timeout);
   else if (key == "slow_threshold")
     err = set_duration(key, value, milliseconds{0}, one_day, slow_threshold);
   else

@@ -2,9 +2,11 @@
 
 #include <caf/all.hpp>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "pool/reactor.hpp"
+#include "troupe/sql.hpp"
 
 namespace troupe::detail {
 
@@ -269,21 +271,42 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
         next();
       });
   };
+  // An execution limit travels with the statement (MariaDB's SET STATEMENT
+  // max_statement_time ... FOR): the server stops it and undoes it. The
+  // job's own text stays as it was, so that a job that goes back to the
+  // queue is not wrapped twice.
+  std::string timed;
+  const std::string* sql = &j->stmt.sql;
+  if (!j->ping && j->execution_timeout.count() > 0) {
+    if (conn->raw().info().kind == mariadb::flavour::mariadb) {
+      timed = sql::with_max_statement_time(j->stmt.sql, j->execution_timeout);
+      sql = &timed;
+    } else if (j->timeout_explicit) {
+      done(make_error(errc::unsupported,
+                      fmt::format("an execution timeout needs MariaDB's "
+                                  "max_statement_time; {} is {}: the "
+                                  "statement was not sent",
+                                  ctx->engine_name,
+                                  mariadb::to_string(
+                                    conn->raw().info().kind))));
+      return;
+    }
+  }
   bool prepared = !j->ping && !j->stmt.params.empty();
   auto start = [&] {
     if (j->ping)
       conn->ping(std::move(done));
     else if (!prepared)
-      conn->query(j->stmt.sql, std::move(done));
+      conn->query(*sql, std::move(done));
     else
-      conn->execute(j->stmt.sql, std::move(j->stmt.params), std::move(done));
+      conn->execute(*sql, std::move(j->stmt.params), std::move(done));
   };
   bool sent = false;
   if (lane && !conn->idle()) {
     // Other jobs of the lane run on the connection: this one may join them
     // only on the wire. Otherwise it waits on the lane for its turn, where
     // the supervisor can still expire it or move it to an idle connection.
-    sent = prepared && conn->try_pipeline(j->stmt.sql, j->stmt.params, done);
+    sent = prepared && conn->try_pipeline(*sql, j->stmt.params, done);
     if (!sent) {
       if (lane->put_back(j))
         return;

@@ -49,6 +49,11 @@ struct job {
   statement stmt;
   /// An end-to-end ping instead of a statement: replies a ping_info.
   bool ping = false;
+  /// The statement's execution limit (0: none), and whether the caller set
+  /// it (else it is the pool's default, skipped where the server cannot
+  /// apply it).
+  std::chrono::milliseconds execution_timeout{0};
+  bool timeout_explicit = false;
   /// Set on the loop: the driver pipelined it.
   bool pipelined = false;
   std::chrono::steady_clock::time_point enqueued;

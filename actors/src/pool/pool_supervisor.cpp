@@ -335,6 +335,10 @@ void dispatch(self_ptr self, slot& s, waiter&& w) {
   j->ping = w.ping;
   j->enqueued = w.enqueued;
   j->deadline = w.deadline;
+  j->timeout_explicit = j->stmt.execution_timeout_ms > 0;
+  j->execution_timeout = j->timeout_explicit
+                           ? ms{j->stmt.execution_timeout_ms}
+                           : self->state.cfg.pool.statement_timeout;
   dispatch_job(self, s, std::move(j));
 }
 
@@ -462,16 +466,17 @@ void admit(self_ptr self, reply_handle reply, statement stmt, bool ping,
       return;
     }
   }
-  if (!ping && !lease_holder
-      && ms{stmt.timeout_ms} > st.cfg.pool.max_timeout) {
-    fail(self, reply,
-         make_error(errc::invalid_argument,
-                    fmt::format("timeout_ms {} exceeds the pool's max_timeout "
-                                "({})",
-                                stmt.timeout_ms,
-                                format_duration(st.cfg.pool.max_timeout))));
-    return;
-  }
+  for (auto [name, value] : {std::pair{"timeout_ms", stmt.timeout_ms},
+                              std::pair{"execution_timeout_ms",
+                                        stmt.execution_timeout_ms}})
+    if (!ping && !lease_holder && ms{value} > st.cfg.pool.max_timeout) {
+      fail(self, reply,
+           make_error(errc::invalid_argument,
+                      fmt::format("{} {} exceeds the pool's max_timeout ({})",
+                                  name, value,
+                                  format_duration(st.cfg.pool.max_timeout))));
+      return;
+    }
   if (!ping && !lease_holder) {
     auto traits = sql::classify(stmt.sql);
     if (traits.transaction_control) {
@@ -929,6 +934,7 @@ supervisor_impl(self_ptr self, engine_config cfg,
       p.options = opts;
       p.idle_timeout = st.cfg.pool.idle_in_transaction_timeout;
       p.checkout_timeout = st.cfg.pool.checkout_timeout;
+      p.statement_timeout = st.cfg.pool.statement_timeout;
       p.request_timeout = request_bound(st.cfg);
       p.engine_name = st.cfg.name;
       auto session = spawn_session(self, std::move(p));

@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <functional>
+#include <optional>
 
 #include <caf/all.hpp>
 
@@ -126,10 +127,18 @@ void abort_tx(self_ptr self, caf::error cause, bool give_back_lease) {
     st.lease = caf::none;
 }
 
+// The caller's own statement on the lease, with its execution limit (0: the
+// pool's statement_timeout); the session's BEGIN, COMMIT and the like run
+// without one.
+struct user_statement {
+  uint32_t execution_timeout_ms = 0;
+};
+
 // Runs SQL on the leased connection; `k` gets the outcome and whether the
 // server still reports an open transaction.
 void run_on_lease(self_ptr self, std::string sql, std::vector<value> params,
-                  continuation k) {
+                  continuation k,
+                  std::optional<user_statement> user = std::nullopt) {
   auto& st = self->state;
   auto seq = ++st.seq;
   st.cont = std::move(k);
@@ -137,6 +146,12 @@ void run_on_lease(self_ptr self, std::string sql, std::vector<value> params,
   auto j = std::make_shared<job>();
   j->stmt = statement{std::move(sql), std::move(params)};
   j->enqueued = clock::now();
+  if (user) {
+    j->timeout_explicit = user->execution_timeout_ms > 0;
+    j->execution_timeout = j->timeout_explicit
+                             ? ms{user->execution_timeout_ms}
+                             : st.params.statement_timeout;
+  }
   auto conn = st.lease->conn;
   j->notify = [me, seq, conn](caf::expected<result> r) {
     // On the loop thread, where reading the connection is safe.
@@ -339,6 +354,7 @@ void run_statement(self_ptr self) {
                                                     : traits.keyword)));
     return;
   }
+  user_statement user{stmt.execution_timeout_ms};
   run_on_lease(self, std::move(stmt.sql), std::move(stmt.params),
                [self, implicit](caf::expected<result> r, bool in_tx) {
                  if (!r) {
@@ -361,7 +377,8 @@ void run_statement(self_ptr self) {
                    return;
                  }
                  finish_ok(self, std::move(*r));
-               });
+               },
+               user);
 }
 
 void run_savepoint_op(self_ptr self, const char* verb) {

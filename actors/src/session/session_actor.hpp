@@ -23,6 +23,8 @@ struct session_params {
   session_options options;
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds checkout_timeout{5000};
+  /// The execution limit of a statement that sets none (0: none).
+  std::chrono::milliseconds statement_timeout{0};
   /// Bound on one autocommit request through the pool.
   std::chrono::milliseconds request_timeout{60000};
   std::string engine_name;

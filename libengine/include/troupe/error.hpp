@@ -92,6 +92,12 @@ enum class errc : uint8_t {
   /// server refused the packet before running anything. Not applied.
   /// Fatal only in the second case (the server closes the connection).
   statement_too_large = 20,
+  /// The statement ran longer than its execution timeout
+  /// (`statement::execution_timeout_ms` or the pool's `statement_timeout`)
+  /// and the server stopped it (MariaDB's max_statement_time, 1969; MySQL's
+  /// 3024). Not applied: the server undid the statement; inside a
+  /// transaction only that statement, the transaction goes on.
+  statement_timeout = 21,
 };
 
 /// Returns the name of `x`, e.g. "server_error".

@@ -3,6 +3,7 @@
 // Small SQL helpers that never build SQL from values: classifying a
 // statement by its leading keywords, and validating and quoting identifiers.
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -54,5 +55,12 @@ caf::error validate_identifier(std::string_view name, std::string_view what);
 /// character could otherwise close the quotes early (the engine refuses
 /// those character sets for the connection as well).
 caf::expected<std::string> quote_identifier(std::string_view name);
+
+/// `sql` run with a server-side execution limit (MariaDB):
+/// `SET STATEMENT max_statement_time=<seconds> FOR <sql>`, the limit in
+/// seconds with millisecond precision (at least 0.001). The server stops
+/// the statement at the limit with error 1969 and undoes it.
+std::string with_max_statement_time(std::string_view sql,
+                                    std::chrono::milliseconds limit);
 
 } // namespace troupe::sql

@@ -263,8 +263,8 @@ caf::error connection::classify(unsigned code, const char* sqlstate,
                       static_cast<uint16_t>(code), state, true);
   }
   if (code == 1969 || code == 3024) // max_statement_time / max_execution_time
-    return make_error(errc::query_timeout, msg, static_cast<uint16_t>(code),
-                      state, false);
+    return make_error(errc::statement_timeout, msg,
+                      static_cast<uint16_t>(code), state, false);
   if (code == CR_NET_PACKET_TOO_LARGE) {
     // One packet (a row, an info string) larger than the client accepts:
     // refused before it was read into memory; the rest of it is still on

@@ -169,7 +169,7 @@ TEST_CASE_METHOD(outcome_fixture,
 
 TEST_CASE_METHOD(outcome_fixture,
                  "a statement the server cancels (max_statement_time) is "
-                 "query_timeout and was not applied",
+                 "statement_timeout and was not applied",
                  "[pool][outcome]") {
   auto engine = spawn(config_for(db.dsn()));
   auto holder = hold_key(7);
@@ -180,7 +180,7 @@ TEST_CASE_METHOD(outcome_fixture,
                  {7});
   REQUIRE_FALSE(r);
   auto x = info(r.error());
-  CHECK(x.code == errc::query_timeout);
+  CHECK(x.code == errc::statement_timeout);
   CHECK(x.server_code == 1969);
   CHECK_FALSE(x.fatal);
   // Once the holder rolls back, the key is free: had the INSERT been
