@@ -60,6 +60,12 @@ std::string to_string(column_type x) {
       return "set";
     case column_type::geometry:
       return "geometry";
+    case column_type::inet4:
+      return "inet4";
+    case column_type::inet6:
+      return "inet6";
+    case column_type::uuid:
+      return "uuid";
   }
   return "unknown";
 }

@@ -564,3 +564,37 @@ TEST_CASE("executions on the wire when their table changes all decode with "
   close_on_loop(*loop, conn);
   loop->stop();
 }
+
+TEST_CASE("INET4, INET6 and UUID columns are named as such on every path",
+          "[driver][pipeline][values]") {
+  test::scratch_database db{"pipe_inet"};
+  db.run("CREATE TABLE t (id INT PRIMARY KEY, a INET4, b INET6, c UUID)");
+  db.run("INSERT INTO t VALUES (1, '10.0.0.1', '::1', "
+         "'123e4567-e89b-12d3-a456-426655440000')");
+  auto check = [](const caf::expected<result>& r, const char* path) {
+    INFO(path);
+    REQUIRE(r);
+    REQUIRE(r->columns().size() == 3);
+    CHECK(r->columns()[0].type == column_type::inet4);
+    CHECK(r->columns()[1].type == column_type::inet6);
+    CHECK(r->columns()[2].type == column_type::uuid);
+    CHECK(r->row(0).get<std::string>(0) == "10.0.0.1"s);
+    CHECK(r->row(0).get<std::string>(1) == "::1"s);
+    CHECK(r->row(0).get<std::string>(2)
+          == "123e4567-e89b-12d3-a456-426655440000"s);
+  };
+  auto loop = make_epoll_loop("test-io");
+  auto conn = open(*loop, db.options());
+  const std::string sql = "SELECT a, b, c FROM t WHERE id = ?";
+  check(run_batch(*loop, conn, {{"SELECT a, b, c FROM t WHERE id = 1", {},
+                                 true}})[0],
+        "text");
+  check(run_batch(*loop, conn, {{sql, {1}}})[0], "prepared");
+  auto piped = run_batch(*loop, conn, {{sql, {1}}, {sql, {1}}});
+  CHECK(pipelined(*loop, conn) >= 1);
+  for (auto& r : piped)
+    check(r, "pipelined");
+  CHECK(to_string(column_type::inet6) == "inet6");
+  close_on_loop(*loop, conn);
+  loop->stop();
+}

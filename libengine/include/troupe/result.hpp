@@ -45,6 +45,11 @@ enum class column_type : uint8_t {
   enum_,
   set,
   geometry,
+  /// MariaDB's address and UUID types (values arrive as their text, e.g.
+  /// "::1"); older clients see them as char.
+  inet4,
+  inet6,
+  uuid,
 };
 
 /// Returns the SQL name of `x`, e.g. "varchar".

@@ -27,7 +27,31 @@ bool is_json(const MYSQL_FIELD& f) {
   return f.type == MYSQL_TYPE_JSON;
 }
 
+} // namespace
+
+// MariaDB's data types that travel as another type (INET4, INET6, UUID as
+// strings), named in the extended metadata; unknown otherwise.
+column_type data_type_named(std::string_view name) {
+  if (name == "inet4")
+    return column_type::inet4;
+  if (name == "inet6")
+    return column_type::inet6;
+  if (name == "uuid")
+    return column_type::uuid;
+  return column_type::unknown;
+}
+
+namespace {
+
 column_type type_of(const MYSQL_FIELD& f) {
+#if MYSQL_VERSION_ID >= 100400 || defined(MARIADB_FIELD_ATTR_DATA_TYPE_NAME)
+  MARIADB_CONST_STRING attr{nullptr, 0};
+  if (mariadb_field_attr(&attr, &f, MARIADB_FIELD_ATTR_DATA_TYPE_NAME) == 0
+      && attr.str != nullptr)
+    if (auto t = data_type_named({attr.str, attr.length});
+        t != column_type::unknown)
+      return t;
+#endif
   switch (f.type) {
     case MYSQL_TYPE_NULL:
       return column_type::null;
@@ -262,6 +286,9 @@ decode_kind decode_kind_of(const MYSQL_FIELD& f) {
     case column_type::json:
     case column_type::enum_:
     case column_type::set:
+    case column_type::inet4:
+    case column_type::inet6:
+    case column_type::uuid:
     case column_type::char_:
     case column_type::varchar:
     case column_type::text:

@@ -44,6 +44,10 @@ bool decode_text(decode_kind kind, std::string_view text, value& out);
 /// Converts a MYSQL_TIME of the given kind (date, time or datetime).
 value from_mysql_time(decode_kind kind, const MYSQL_TIME& t);
 
+/// The column type a MariaDB data type name (extended metadata) stands for:
+/// inet4, inet6, uuid; unknown for any other name.
+column_type data_type_named(std::string_view name);
+
 /// Fills `out` from a date, time or datetime value.
 void to_mysql_time(const value& x, MYSQL_TIME& out);
 

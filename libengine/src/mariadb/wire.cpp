@@ -348,9 +348,10 @@ bool parse_column(std::string_view in, bool extended, column& col,
       || !read_lenenc_string(in, name) || !read_lenenc_string(in, org_name))
     return false;
   bool json = false;
+  column_type named = column_type::unknown;
   if (extended) {
-    // Pairs of a one-byte key and a length-encoded string; key 1 is the
-    // format name ("json").
+    // Pairs of a one-byte key and a length-encoded string; key 0 is the
+    // data type name ("inet6"), key 1 the format name ("json").
     std::string_view ext;
     if (!read_lenenc_string(in, ext))
       return false;
@@ -361,6 +362,8 @@ bool parse_column(std::string_view in, bool extended, column& col,
         return false;
       if (key == 1 && val == "json")
         json = true;
+      else if (key == 0)
+        named = data_type_named(val);
     }
   }
   uint64_t fixed, charset, length, type, flags, decimals;
@@ -390,6 +393,8 @@ bool parse_column(std::string_view in, bool extended, column& col,
     // libmariadb reads the same attribute through mariadb_field_attr.
     col.type = column_type::json;
     wc.kind = decode_kind::string;
+  } else if (named != column_type::unknown) {
+    col.type = named; // its values stay as the server sends them
   }
   return true;
 }
