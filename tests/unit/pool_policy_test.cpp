@@ -19,7 +19,7 @@ namespace {
 const pool_time t0 = pool_time{} + std::chrono::hours{1000};
 
 reconnect_policy::settings defaults() {
-  return {pool_ms{200}, pool_ms{30000}};
+  return {pool_ms{200}, pool_ms{30000}, pool_ms{30000}};
 }
 
 } // namespace
@@ -77,6 +77,33 @@ TEST_CASE("failures of later probes each count and double the backoff up to "
     CHECK(delays[i] >= expected[i] - 1);
     CHECK(delays[i] <= expected[i]);
   }
+}
+
+TEST_CASE("while the database is unreachable probes come at least every "
+          "probe_interval, refused logins still wait reconnect_max",
+          "[pool][policy]") {
+  // The defaults: found again within about a second of coming back.
+  reconnect_policy p{{pool_ms{200}, pool_ms{30000}, pool_ms{1000}}};
+  std::vector<int64_t> delays;
+  auto now = t0;
+  for (int i = 0; i < 6; ++i) {
+    auto f = p.on_failure(p.round(), now, false, true, 1.0 - 1e-9);
+    delays.push_back(f.delay.count());
+    now = p.next_attempt();
+  }
+  std::vector<int64_t> expected = {200, 400, 800, 1000, 1000, 1000};
+  for (size_t i = 0; i < delays.size(); ++i) {
+    CHECK(delays[i] >= expected[i] - 1);
+    CHECK(delays[i] <= expected[i]);
+  }
+  auto refused = p.on_failure(p.round(), now, true, true, 1.0 - 1e-9);
+  CHECK(refused.delay >= 29999ms);
+  // probe_interval never exceeds reconnect_max.
+  reconnect_policy q{{pool_ms{50}, pool_ms{300}, pool_ms{1000}}};
+  for (int i = 0; i < 5; ++i)
+    q.on_failure(q.round(), t0, false, true, 1.0 - 1e-9);
+  CHECK(q.on_failure(q.round(), t0, false, true, 1.0 - 1e-9).delay
+        <= 300ms);
 }
 
 TEST_CASE("jitter takes up to half of the backoff off", "[pool][policy]") {

@@ -47,9 +47,13 @@ struct pool_config {
   /// once.
   double lifetime_jitter = 0.1;
   /// Reconnect backoff: from `reconnect_min`, doubling with jitter, up to
-  /// `reconnect_max`.
+  /// `probe_interval` while the database is unreachable (so that it is
+  /// found again within about that long once it is back), and never beyond
+  /// `reconnect_max`. After a refused login (wrong credentials) the next
+  /// attempt waits `reconnect_max`.
   ms reconnect_min{200};
   ms reconnect_max{30000};
+  ms probe_interval{1000};
   /// On dispose, running statements get this long before their connections
   /// are closed.
   ms shutdown_grace{5000};

@@ -39,7 +39,7 @@ const std::vector<std::string>& pool_config::keys() {
     "idle_timeout",  "ping_interval", "max_lifetime",   "lifetime_jitter",
     "reconnect_min", "reconnect_max", "shutdown_grace", "slow_threshold",
     "pipeline_depth", "idle_in_transaction_timeout", "max_lease",
-    "max_sessions", "max_timeout", "statement_timeout",
+    "max_sessions", "max_timeout", "statement_timeout", "probe_interval",
   };
   return result;
 }
@@ -73,6 +73,8 @@ caf::expected<bool> pool_config::set(const std::string& key,
     err = set_duration(key, value, milliseconds{1}, one_day, reconnect_min);
   else if (key == "reconnect_max")
     err = set_duration(key, value, milliseconds{1}, one_day, reconnect_max);
+  else if (key == "probe_interval")
+    err = set_duration(key, value, milliseconds{1}, one_day, probe_interval);
   else if (key == "shutdown_grace")
     err = set_duration(key, value, milliseconds{0}, one_day, shutdown_grace);
   else if (key == "idle_in_transaction_timeout")

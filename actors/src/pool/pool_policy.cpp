@@ -43,10 +43,10 @@ reconnect_policy::failure reconnect_policy::on_failure(uint64_t round,
   // Wrong credentials stay wrong: no quick retries that only fill the
   // server's log (and may lock the account); probe at the longest backoff.
   auto shift = std::min<uint32_t>(failures_ - 1, 20);
+  auto cap = std::min(settings_.max, settings_.probe).count();
   auto base = refused_login
                 ? settings_.max.count()
-                : std::min<int64_t>(settings_.max.count(),
-                                    settings_.min.count() << shift);
+                : std::min<int64_t>(cap, settings_.min.count() << shift);
   out.delay = pool_ms{static_cast<int64_t>(base * (0.5 + 0.5 * u))};
   next_attempt_ = now + out.delay;
   return out;

@@ -44,6 +44,9 @@ public:
   struct settings {
     pool_ms min{200};
     pool_ms max{30000};
+    /// The longest wait between probes of an unreachable database (never
+    /// more than `max`); refused logins wait `max`.
+    pool_ms probe{1000};
   };
 
   /// What a failure changed.
@@ -72,7 +75,7 @@ public:
 
   /// An attempt of round `round` failed at `now`. `refused_login`: the
   /// server refused our credentials (retrying soon cannot help: the next
-  /// attempt waits the longest backoff). `none_open`: no connection is
+  /// attempt waits `max`). `none_open`: no connection is
   /// open. `u` in [0, 1) jitters the delay (between half and all of it).
   failure on_failure(uint64_t round, pool_time now, bool refused_login,
                      bool none_open, double u);

@@ -854,8 +854,9 @@ supervisor_impl(self_ptr self, engine_config cfg,
     st.batchers.push_back(std::make_shared<done_batcher>(
       *loop, caf::actor_cast<supervisor_actor>(self)));
   st.ping_interval = st.cfg.pool.ping_interval;
-  st.reconnect = reconnect_policy{
-    {st.cfg.pool.reconnect_min, st.cfg.pool.reconnect_max}};
+  st.reconnect = reconnect_policy{{st.cfg.pool.reconnect_min,
+                                   st.cfg.pool.reconnect_max,
+                                   st.cfg.pool.probe_interval}};
   st.queue.set_capacity(st.cfg.pool.max_waiters);
   self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
   // An exit message (send_exit) shuts the engine down gracefully, like
