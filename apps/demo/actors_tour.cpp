@@ -223,6 +223,16 @@ int run_actors_tour(caf::actor_system_config& cfg, engine_config ecfg) {
               << " (the pool reset that connection before answering)\n";
   }
 
+  say("a statement over its execution timeout is stopped by the server");
+  {
+    statement slow{"SELECT SLEEP(10)"};
+    slow.execution_timeout_ms = 300; // or the pool's statement_timeout
+    step("SELECT SLEEP(10) with execution_timeout_ms 300",
+         ask(*engine, query_atom::value, std::move(slow)));
+    step("the next statement on the pool",
+         ask(*engine, query_atom::value, statement{"SELECT 1"}));
+  }
+
   say("an owner that dies mid-transaction: the session rolls back for it");
   auto doomed = sys.spawn([&, e = *engine](caf::event_based_actor* a) {
     auto me = caf::actor_cast<caf::actor>(self);
