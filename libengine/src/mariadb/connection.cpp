@@ -99,6 +99,27 @@ void connection::close() {
   step_ = step::idle;
 }
 
+// -- statement end ----------------------------------------------------------------
+
+// Ends a statement whose last result set was read (text or prepared): with
+// its error, or result_too_large when rows were dropped over the budget.
+int connection::finish_statement() {
+  if (too_large_) {
+    result_ = result{};
+    finish(too_large_error());
+    return 0;
+  }
+  finish(std::move(error_));
+  return 0;
+}
+
+caf::error connection::too_large_error() const {
+  return make_error(errc::result_too_large,
+                    fmt::format("the result exceeded max_result_bytes ({} "
+                                "bytes); its rows were read and discarded",
+                                options_.max_result_bytes));
+}
+
 // -- request size -------------------------------------------------------------------
 
 // Refuses a statement the server (or libmariadb) would not accept in one

@@ -298,10 +298,7 @@ bool connection::wire_charge(wire_call& c, size_t n) {
 
 void connection::wire_finish(wire_call& c, caf::error err) {
   if (!err && c.too_large)
-    err = make_error(errc::result_too_large,
-                     fmt::format("the result exceeded max_result_bytes ({} "
-                                 "bytes); its rows were read and discarded",
-                                 options_.max_result_bytes));
+    err = too_large_error();
   // A fatal error (the connection was killed, the server shuts down): the
   // answers behind it will never come.
   if (broken_ && !wire_error_)

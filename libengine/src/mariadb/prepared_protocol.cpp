@@ -403,16 +403,7 @@ int connection::prepared_after_next() {
     call_ = detail::call_stmt_next_result;
     return mysql_stmt_next_result_start(&ret_int_, stmt_->handle);
   }
-  if (too_large_) {
-    result_ = result{};
-    finish(make_error(errc::result_too_large,
-                      fmt::format("the result exceeded max_result_bytes ({} "
-                                  "bytes); its rows were read and discarded",
-                                  options_.max_result_bytes)));
-    return 0;
-  }
-  finish(std::move(error_));
-  return 0;
+  return finish_statement();
 }
 
 } // namespace troupe::mariadb

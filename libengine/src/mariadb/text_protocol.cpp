@@ -143,16 +143,7 @@ int connection::text_after_next() {
     result_ = result{};
     return next_setup();
   }
-  if (too_large_) {
-    result_ = result{};
-    finish(make_error(errc::result_too_large,
-                      fmt::format("the result exceeded max_result_bytes ({} "
-                                  "bytes); its rows were read and discarded",
-                                  options_.max_result_bytes)));
-    return 0;
-  }
-  finish(std::move(error_));
-  return 0;
+  return finish_statement();
 }
 
 } // namespace troupe::mariadb

@@ -298,6 +298,8 @@ private:
   int prepared_after_execute();
   int prepared_after_fetch();
   int prepared_after_next();
+  int finish_statement();
+  caf::error too_large_error() const;
   int evict_one();
   int next_fetch();
   void finish(caf::error err = {});
