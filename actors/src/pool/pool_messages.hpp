@@ -61,6 +61,16 @@ struct job {
 };
 using job_ptr = std::shared_ptr<job>;
 
+/// Sets the job's execution limit: the caller's (`requested_ms`, explicit)
+/// or, when that is 0, the pool's default.
+inline void set_execution_limit(job& j, uint32_t requested_ms,
+                                std::chrono::milliseconds pool_default) {
+  j.timeout_explicit = requested_ms > 0;
+  j.execution_timeout = j.timeout_explicit
+                          ? std::chrono::milliseconds{requested_ms}
+                          : pool_default;
+}
+
 /// What a connection tells the supervisor when it is ready. The supervisor
 /// runs autocommit jobs on `conn` itself (on its loop), which saves the
 /// message hop through the connection actor on the hot path.

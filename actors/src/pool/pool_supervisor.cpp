@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <initializer_list>
 #include <random>
 #include <vector>
 
@@ -193,6 +194,22 @@ caf::error unreachable(self_ptr self, const std::string& what) {
                                                 what)));
 }
 
+// The first caller-chosen timeout (milliseconds, named `prefix` + name)
+// above the pool's max_timeout, as invalid_argument; none otherwise.
+caf::error over_max_timeout(
+  self_ptr self, const char* prefix,
+  std::initializer_list<std::pair<const char*, uint32_t>> timeouts) {
+  auto limit = self->state.cfg.pool.max_timeout;
+  for (auto [name, value] : timeouts)
+    if (ms{value} > limit)
+      return make_error(errc::invalid_argument,
+                        fmt::format("{}{} {} exceeds the pool's max_timeout "
+                                    "({})",
+                                    prefix, name, value,
+                                    format_duration(limit)));
+  return {};
+}
+
 caf::error shutting_down(self_ptr self) {
   return make_error(errc::shutting_down,
                     fmt::format("engine '{}' is shutting down",
@@ -335,10 +352,8 @@ void dispatch(self_ptr self, slot& s, waiter&& w) {
   j->ping = w.ping;
   j->enqueued = w.enqueued;
   j->deadline = w.deadline;
-  j->timeout_explicit = j->stmt.execution_timeout_ms > 0;
-  j->execution_timeout = j->timeout_explicit
-                           ? ms{j->stmt.execution_timeout_ms}
-                           : self->state.cfg.pool.statement_timeout;
+  set_execution_limit(*j, j->stmt.execution_timeout_ms,
+                      self->state.cfg.pool.statement_timeout);
   dispatch_job(self, s, std::move(j));
 }
 
@@ -466,15 +481,12 @@ void admit(self_ptr self, reply_handle reply, statement stmt, bool ping,
       return;
     }
   }
-  for (auto [name, value] : {std::pair{"timeout_ms", stmt.timeout_ms},
-                              std::pair{"execution_timeout_ms",
-                                        stmt.execution_timeout_ms}})
-    if (!ping && !lease_holder && ms{value} > st.cfg.pool.max_timeout) {
-      fail(self, reply,
-           make_error(errc::invalid_argument,
-                      fmt::format("{} {} exceeds the pool's max_timeout ({})",
-                                  name, value,
-                                  format_duration(st.cfg.pool.max_timeout))));
+  if (!ping && !lease_holder)
+    if (auto err = over_max_timeout(
+          self, "",
+          {{"timeout_ms", stmt.timeout_ms},
+           {"execution_timeout_ms", stmt.execution_timeout_ms}})) {
+      fail(self, reply, std::move(err));
       return;
     }
   if (!ping && !lease_holder) {
@@ -919,16 +931,11 @@ supervisor_impl(self_ptr self, engine_config cfg,
                                       "close one first",
                                       st.sessions.size()));
       }
-      for (auto [name, value] :
-           {std::pair{"idle_timeout_ms", opts.idle_timeout_ms},
-            std::pair{"checkout_timeout_ms", opts.checkout_timeout_ms}})
-        if (ms{value} > st.cfg.pool.max_timeout)
-          return make_error(errc::invalid_argument,
-                            fmt::format("session_options::{} {} exceeds the "
-                                        "pool's max_timeout ({})",
-                                        name, value,
-                                        format_duration(
-                                          st.cfg.pool.max_timeout)));
+      if (auto err = over_max_timeout(
+            self, "session_options::",
+            {{"idle_timeout_ms", opts.idle_timeout_ms},
+             {"checkout_timeout_ms", opts.checkout_timeout_ms}}))
+        return err;
       session_params p;
       p.supervisor = caf::actor_cast<supervisor_actor>(self);
       p.owner = std::move(owner);

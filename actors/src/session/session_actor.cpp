@@ -146,12 +146,9 @@ void run_on_lease(self_ptr self, std::string sql, std::vector<value> params,
   auto j = std::make_shared<job>();
   j->stmt = statement{std::move(sql), std::move(params)};
   j->enqueued = clock::now();
-  if (user) {
-    j->timeout_explicit = user->execution_timeout_ms > 0;
-    j->execution_timeout = j->timeout_explicit
-                             ? ms{user->execution_timeout_ms}
-                             : st.params.statement_timeout;
-  }
+  if (user)
+    set_execution_limit(*j, user->execution_timeout_ms,
+                        st.params.statement_timeout);
   auto conn = st.lease->conn;
   j->notify = [me, seq, conn](caf::expected<result> r) {
     // On the loop thread, where reading the connection is safe.
