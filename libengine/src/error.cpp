@@ -52,6 +52,8 @@ std::string to_string(errc x) {
       return "statement_too_large";
     case errc::statement_timeout:
       return "statement_timeout";
+    case errc::node_down:
+      return "node_down";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

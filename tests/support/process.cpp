@@ -9,12 +9,12 @@
 
 namespace troupe::test {
 
-program_run run_program(const std::vector<std::string>& argv,
-                        const std::string& cwd, std::chrono::seconds limit,
+piped_child start_piped(const std::vector<std::string>& argv,
+                        const std::string& cwd,
                         const std::vector<std::string>& env) {
-  program_run out;
+  piped_child out;
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0)
+  if (argv.empty() || ::pipe2(fds, O_CLOEXEC) != 0)
     return out;
   std::vector<char*> args;
   for (const auto& a : argv)
@@ -41,18 +41,31 @@ program_run run_program(const std::vector<std::string>& argv,
     ::_exit(127);
   }
   ::close(fds[1]);
+  out.pid = pid;
+  out.out = fds[0];
+  return out;
+}
+
+program_run run_program(const std::vector<std::string>& argv,
+                        const std::string& cwd, std::chrono::seconds limit,
+                        const std::vector<std::string>& env) {
+  program_run out;
+  auto child = start_piped(argv, cwd, env);
+  if (child.pid < 0)
+    return out;
+  auto pid = child.pid;
   auto deadline = std::chrono::steady_clock::now() + limit;
   char buf[4096];
   while (std::chrono::steady_clock::now() < deadline) {
-    pollfd pfd{fds[0], POLLIN, 0};
+    pollfd pfd{child.out, POLLIN, 0};
     if (::poll(&pfd, 1, 100) <= 0)
       continue;
-    auto n = ::read(fds[0], buf, sizeof(buf));
+    auto n = ::read(child.out, buf, sizeof(buf));
     if (n <= 0)
       break;
     out.output.append(buf, static_cast<size_t>(n));
   }
-  ::close(fds[0]);
+  ::close(child.out);
   // Output closed: the program is exiting (or closed its output early).
   int status = 0;
   while (::waitpid(pid, &status, WNOHANG) == 0) {

@@ -15,6 +15,21 @@ struct program_run {
   std::string output;
 };
 
+/// A started program whose stdout and stderr go into a pipe.
+struct piped_child {
+  /// -1 when it could not be started.
+  int pid = -1;
+  /// The pipe's read end (close it).
+  int out = -1;
+};
+
+/// Starts `argv` (argv[0] a path) in `cwd` (empty: the current directory)
+/// with stdin from /dev/null and the environment `env` ("NAME=value";
+/// empty: this process's).
+piped_child start_piped(const std::vector<std::string>& argv,
+                        const std::string& cwd,
+                        const std::vector<std::string>& env);
+
 /// Runs `argv` (argv[0] a path) in `cwd` (empty: the current directory) with
 /// stdin from /dev/null and the environment `env` ("NAME=value"; empty:
 /// this process's); kills it after `limit`.

@@ -88,7 +88,9 @@ public:
                                        const std::string& dsn);
 
   /// Attaches to an engine someone else owns (e.g. a remote one); the
-  /// client never disposes it. `timeout` bounds every call.
+  /// client never disposes it. `timeout` bounds every call. A remote
+  /// engine is guarded (`guard_remote`, remote.hpp): when its node is lost,
+  /// calls in flight and later ones fail with `node_down`.
   static client attach(caf::actor_system& sys, engine_actor engine,
                        std::chrono::milliseconds timeout);
 

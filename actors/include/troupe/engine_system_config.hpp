@@ -28,8 +28,11 @@ void redact_engine_options(caf::settings& x);
 
 /// An actor system config that registers troupe's message types and error
 /// category (`register_types`), declares the engine's options
-/// (`add_engine_options`: `troupe.dsn`, `troupe.pool.*`), and keeps the
-/// DSN's password out of CAF's `--dump-config`.
+/// (`add_engine_options`: `troupe.dsn`, `troupe.pool.*`), turns on CAF's
+/// node heartbeat with troupe's defaults (`use_heartbeat` in remote.hpp:
+/// every 1 s, a node silent for 5 s is dropped; `middleman.*` options
+/// override them), and keeps the DSN's password out of CAF's
+/// `--dump-config`.
 class engine_system_config : public caf::actor_system_config {
 public:
   engine_system_config();

@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 
 #include "engine/no_answer.hpp"
+#include "troupe/remote.hpp"
 
 namespace troupe {
 
@@ -14,6 +15,9 @@ struct client::impl {
   caf::scoped_actor self;
   engine_actor engine;
   bool owned;
+  // The guard `attach` put in front of a remote engine: this client's own,
+  // ended by disconnect.
+  bool guarded = false;
   std::chrono::milliseconds timeout;
 
   impl(caf::actor_system& s, engine_actor e, bool own,
@@ -91,7 +95,15 @@ caf::expected<client> client::connect(caf::actor_system& sys,
 
 client client::attach(caf::actor_system& sys, engine_actor engine,
                       std::chrono::milliseconds timeout) {
-  return client{std::make_unique<impl>(sys, std::move(engine), false, timeout)};
+  // A remote engine gets a guard: calls fail with node_down when its node
+  // is lost instead of waiting out their timeout (remote.hpp).
+  auto guard = guard_remote(sys, engine);
+  bool guarded = guard && guard->address() != engine.address();
+  if (guarded)
+    engine = std::move(*guard);
+  auto out = std::make_unique<impl>(sys, std::move(engine), false, timeout);
+  out->guarded = guarded;
+  return client{std::move(out)};
 }
 
 caf::expected<result> client::query(std::string sql, std::vector<value> params) {
@@ -134,6 +146,8 @@ caf::error client::disconnect() {
         [&](caf::down_msg&) {}, caf::after(impl_->timeout) >> [&] {
           err = make_error(errc::internal, "the engine did not exit in time");
         });
+  } else if (impl_->guarded) {
+    impl_->self->send_exit(impl_->engine, caf::exit_reason::user_shutdown);
   }
   impl_->engine = nullptr;
   return err;

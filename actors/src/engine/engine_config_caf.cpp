@@ -2,6 +2,7 @@
 
 #include "troupe/engine_config.hpp"
 #include "troupe/engine_system_config.hpp"
+#include "troupe/remote.hpp"
 
 #include <caf/actor_system_config.hpp>
 #include <caf/config_option_adder.hpp>
@@ -73,6 +74,8 @@ void redact_engine_options(caf::settings& x) {
 engine_system_config::engine_system_config() {
   register_types(*this);
   add_engine_options(custom_options_);
+  // Lost and silent nodes are noticed (remote.hpp); the defaults are valid.
+  use_heartbeat(*this);
 }
 
 caf::settings engine_system_config::dump_content() const {

@@ -98,6 +98,14 @@ enum class errc : uint8_t {
   /// 3024). Not applied: the server undid the statement; inside a
   /// transaction only that statement, the transaction goes on.
   statement_timeout = 21,
+  /// The engine (or session) runs on another node and that node is lost:
+  /// its process died, the connection broke, or it stopped answering
+  /// heartbeats (remote.hpp). A request that was in flight may have been
+  /// applied (a COMMIT may have committed); one sent after the loss was
+  /// not sent at all. A session's open transaction is never committed
+  /// afterwards: if the engine's node still runs, it rolls the transaction
+  /// back when it sees this node go.
+  node_down = 22,
 };
 
 /// Returns the name of `x`, e.g. "server_error".

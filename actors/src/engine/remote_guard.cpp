@@ -1,0 +1,412 @@
+// Local guards for an engine on another node and for the sessions opened
+// through it (remote.hpp). CAF 0.17 leaves a request to a lost node pending
+// until its own timeout; a guard keeps the table of what it forwarded and
+// answers all of it itself when the node is reported lost.
+
+#include "troupe/remote.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include <caf/all.hpp>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "engine/no_answer.hpp"
+
+namespace troupe {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using detail::if_no_answer;
+using sweep_atom = caf::atom_constant<caf::atom("rg_sweep")>;
+
+// Requests forwarded to the remote node and not answered yet.
+struct forwarder {
+  struct entry {
+    caf::response_promise reply;
+    clock_type::time_point deadline;
+    if_no_answer meaning;
+    std::string_view what; // a literal: "the statement", ...
+  };
+
+  remote_options opts;
+  std::unordered_map<uint64_t, entry> pending;
+  uint64_t next_id = 0;
+  bool sweep_scheduled = false;
+
+  uint64_t add(caf::response_promise rp, if_no_answer meaning,
+               std::string_view what) {
+    auto id = ++next_id;
+    pending.emplace(id, entry{std::move(rp), clock_type::now()
+                                               + opts.request_bound,
+                              meaning, what});
+    return id;
+  }
+
+  // The promise of request `id`, unless it was answered already (failed
+  // by a node loss or by the sweep).
+  caf::optional<caf::response_promise> take(uint64_t id) {
+    auto i = pending.find(id);
+    if (i == pending.end())
+      return caf::none;
+    auto rp = std::move(i->second.reply);
+    pending.erase(i);
+    return rp;
+  }
+
+  // The remote side is gone: every pending request gets `err`.
+  void fail_all(const caf::error& err) {
+    auto all = std::move(pending);
+    pending.clear();
+    for (auto& kvp : all)
+      kvp.second.reply.deliver(err);
+  }
+
+  // Answers the requests pending past `request_bound` as a request timeout
+  // would; returns whether any are left.
+  bool sweep() {
+    auto now = clock_type::now();
+    for (auto i = pending.begin(); i != pending.end();) {
+      if (i->second.deadline <= now) {
+        auto& e = i->second;
+        e.reply.deliver(detail::when_no_answer(
+          caf::make_error(caf::sec::request_timeout), e.meaning, e.what,
+          opts.request_bound));
+        i = pending.erase(i);
+      } else {
+        ++i;
+      }
+    }
+    return !pending.empty();
+  }
+};
+
+bool node_lost(const caf::error& reason) {
+  return reason == caf::exit_reason::remote_link_unreachable;
+}
+
+caf::error node_down(const caf::node_id& node) {
+  return make_error(errc::node_down,
+                    fmt::format("the engine's node {} is lost (its process "
+                                "died, the connection broke or it stopped "
+                                "answering heartbeats); the request was in "
+                                "flight: it may have been applied",
+                                caf::to_string(node)));
+}
+
+// Keeps the forwarder's sweep running while requests are pending.
+template <class Self>
+void schedule_sweep(Self* self) {
+  auto& fw = self->state.fw;
+  if (fw.sweep_scheduled || fw.pending.empty())
+    return;
+  fw.sweep_scheduled = true;
+  auto every = std::min<std::chrono::milliseconds>(fw.opts.request_bound,
+                                                   std::chrono::seconds{1});
+  self->delayed_send(self, every, sweep_atom::value);
+}
+
+template <class Self>
+void on_sweep(Self* self) {
+  if (self->current_sender() != self->ctrl())
+    return;
+  self->state.fw.sweep_scheduled = false;
+  if (self->state.fw.sweep())
+    schedule_sweep(self);
+}
+
+// Forwards the current request to `dest`; its answer (or the node's loss)
+// goes back to the requester.
+template <class Reply, class Self, class Dest, class... Ts>
+caf::result<Reply> forward(Self* self, const Dest& dest, if_no_answer meaning,
+                           std::string_view what, Ts&&... xs) {
+  auto& fw = self->state.fw;
+  auto rp = self->make_response_promise();
+  auto id = fw.add(rp, meaning, what);
+  self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
+    .then(
+      [self, id](Reply& x) {
+        if (auto out = self->state.fw.take(id))
+          out->deliver(std::move(x));
+      },
+      [self, id](caf::error& err) {
+        if (auto out = self->state.fw.take(id))
+          out->deliver(std::move(err));
+      });
+  schedule_sweep(self);
+  return rp;
+}
+
+constexpr std::string_view the_statement = "the statement";
+
+// -- the session guard ------------------------------------------------------
+
+using session_guard_actor
+  = session_actor::extend<caf::reacts_to<sweep_atom>>;
+
+struct session_guard_state {
+  forwarder fw;
+  engine_actor engine;
+  session_actor remote; // invalid until the remote session is open
+  caf::strong_actor_ptr owner;
+  static inline const char* name = "troupe.session_guard";
+};
+
+using session_guard_ptr
+  = session_guard_actor::stateful_pointer<session_guard_state>;
+
+caf::error not_owner() {
+  return make_error(errc::not_owner,
+                    "this session belongs to another actor; only its owner "
+                    "(the actor that opened it, or the one it was handed "
+                    "to) may use it");
+}
+
+template <class Self, class... Ts>
+caf::result<result> to_session(Self* self, if_no_answer meaning,
+                               std::string_view what, Ts&&... xs) {
+  auto& st = self->state;
+  if (self->current_sender() != st.owner)
+    return not_owner();
+  return forward<result>(self, st.remote, meaning, what,
+                         std::forward<Ts>(xs)...);
+}
+
+session_guard_actor::behavior_type
+session_guard(session_guard_ptr self, engine_actor engine,
+              caf::strong_actor_ptr owner, session_options opts,
+              caf::response_promise opened, remote_options ropts) {
+  auto& st = self->state;
+  st.fw.opts = ropts;
+  st.engine = std::move(engine);
+  st.owner = std::move(owner);
+  self->monitor(st.owner);
+  self->monitor(st.engine);
+  // The remote session is owned by this guard: it rolls back when the
+  // guard exits (the owner died) or when this node is lost to it.
+  auto id = st.fw.add(opened, if_no_answer::changes_nothing,
+                      "opening the session");
+  self->request(st.engine, caf::infinite, session_atom::value, opts)
+    .then(
+      [self, id](session_actor& s) {
+        auto& st = self->state;
+        auto out = st.fw.take(id);
+        if (!out) {
+          // Answered already (node lost, bound passed): nobody will use
+          // the remote session; it ends when its owner, this guard, exits.
+          self->quit();
+          return;
+        }
+        st.remote = std::move(s);
+        self->monitor(st.remote);
+        out->deliver(caf::actor_cast<session_actor>(self));
+      },
+      [self, id](caf::error& err) {
+        if (auto out = self->state.fw.take(id))
+          out->deliver(std::move(err));
+        self->quit();
+      });
+  schedule_sweep(self);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (dm.source == st.owner) {
+      // Its owner is gone: so is the guard, and the remote session rolls
+      // back when it sees its owner (this guard) exit.
+      self->quit();
+      return;
+    }
+    bool from_session = st.remote && dm.source == st.remote.address();
+    bool from_engine = dm.source == st.engine.address();
+    if (!from_session && !from_engine)
+      return;
+    if (node_lost(dm.reason)) {
+      auto node = dm.source.node();
+      if (!st.fw.pending.empty())
+        spdlog::warn("session guard: node {} lost; failing {} pending "
+                     "requests with node_down",
+                     caf::to_string(node), st.fw.pending.size());
+      auto err = node_down(node);
+      st.fw.fail_all(err);
+      self->quit(err);
+      return;
+    }
+    if (from_engine && st.remote)
+      return; // the session itself tells when it ends
+    // The remote session ended (closed, idle timeout, engine disposed):
+    // end like it, as a local session would.
+    st.fw.fail_all(caf::make_error(caf::sec::request_receiver_down));
+    self->quit(dm.reason);
+  });
+  return {
+    [self](begin_atom a, transaction_options& o) {
+      return to_session(self, if_no_answer::changes_nothing,
+                        "the begin request", a, std::move(o));
+    },
+    [self](query_atom a, statement& x) {
+      return to_session(self, if_no_answer::rolled_back, the_statement, a,
+                        std::move(x));
+    },
+    [self](execute_atom a, statement& x) {
+      return to_session(self, if_no_answer::rolled_back, the_statement, a,
+                        std::move(x));
+    },
+    [self](savepoint_atom a, std::string& name) {
+      return to_session(self, if_no_answer::rolled_back, "the savepoint", a,
+                        std::move(name));
+    },
+    [self](rollback_to_atom a, std::string& name) {
+      return to_session(self, if_no_answer::rolled_back, "the rollback", a,
+                        std::move(name));
+    },
+    [self](release_atom a, std::string& name) {
+      return to_session(self, if_no_answer::rolled_back, "the release", a,
+                        std::move(name));
+    },
+    [self](commit_atom a) {
+      return to_session(self, if_no_answer::may_be_committed, "the commit",
+                        a);
+    },
+    [self](rollback_atom a) {
+      return to_session(self, if_no_answer::changes_nothing, "the rollback",
+                        a);
+    },
+    [self](close_atom a) {
+      return to_session(self, if_no_answer::changes_nothing, "the close", a);
+    },
+    [self](hand_over_atom, caf::actor& next) -> caf::result<result> {
+      auto& st = self->state;
+      if (self->current_sender() != st.owner)
+        return not_owner();
+      if (!next)
+        return make_error(errc::invalid_argument,
+                          "hand_over needs an actor to hand the session to");
+      // The remote session stays owned by this guard; the guard now
+      // answers to `next`.
+      auto ptr = caf::actor_cast<caf::strong_actor_ptr>(next);
+      if (ptr != st.owner) {
+        self->demonitor(caf::actor_cast<caf::actor_addr>(st.owner));
+        st.owner = std::move(ptr);
+        self->monitor(st.owner);
+      }
+      return result{};
+    },
+    [self](sweep_atom) { on_sweep(self); },
+  };
+}
+
+// -- the engine guard -------------------------------------------------------
+
+using engine_guard_actor = engine_actor::extend<caf::reacts_to<sweep_atom>>;
+
+struct engine_guard_state {
+  forwarder fw;
+  engine_actor remote;
+  static inline const char* name = "troupe.engine_guard";
+};
+
+using engine_guard_ptr
+  = engine_guard_actor::stateful_pointer<engine_guard_state>;
+
+engine_guard_actor::behavior_type
+engine_guard(engine_guard_ptr self, engine_actor remote, remote_options opts) {
+  auto& st = self->state;
+  st.fw.opts = opts;
+  st.remote = std::move(remote);
+  self->monitor(st.remote);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (dm.source != st.remote.address())
+      return;
+    auto node = dm.source.node();
+    if (node_lost(dm.reason)) {
+      spdlog::warn("engine guard: node {} lost; failing {} pending requests "
+                   "with node_down",
+                   caf::to_string(node), st.fw.pending.size());
+      auto err = node_down(node);
+      st.fw.fail_all(err);
+      self->quit(err);
+      return;
+    }
+    // The remote engine exited (disposed) while its node lives on.
+    st.fw.fail_all(make_error(errc::shutting_down,
+                              fmt::format("the remote engine exited ({})",
+                                          caf::to_string(dm.reason))));
+    self->quit(dm.reason);
+  });
+  return {
+    [self](query_atom a, statement& x) {
+      return forward<result>(self, self->state.remote,
+                             if_no_answer::may_be_applied, the_statement, a,
+                             std::move(x));
+    },
+    [self](execute_atom a, statement& x) {
+      return forward<result>(self, self->state.remote,
+                             if_no_answer::may_be_applied, the_statement, a,
+                             std::move(x));
+    },
+    [self](ping_atom a) {
+      return forward<ping_info>(self, self->state.remote,
+                                if_no_answer::changes_nothing, "the ping", a);
+    },
+    [self](status_atom a) {
+      return forward<pool_status>(self, self->state.remote,
+                                  if_no_answer::changes_nothing,
+                                  "the status request", a);
+    },
+    [self](dispose_atom a) {
+      return forward<dispose_report>(self, self->state.remote,
+                                     if_no_answer::changes_nothing,
+                                     "the dispose request", a);
+    },
+    [self](transaction_atom a, transaction_script& x) {
+      return forward<transaction_outcome>(self, self->state.remote,
+                                          if_no_answer::may_be_committed,
+                                          "the transaction", a, std::move(x));
+    },
+    [self](session_atom,
+           session_options& o) -> caf::result<session_actor> {
+      auto& st = self->state;
+      auto owner = self->current_sender();
+      if (!owner)
+        return make_error(errc::invalid_argument,
+                          "a session needs an owner: request it, do not "
+                          "send it anonymously");
+      auto rp = self->make_response_promise();
+      self->spawn(session_guard, st.remote, std::move(owner), std::move(o), rp,
+                  st.fw.opts);
+      return rp;
+    },
+    [self](sweep_atom) { on_sweep(self); },
+  };
+}
+
+} // namespace
+
+caf::expected<engine_actor> guard_remote(caf::actor_system& sys,
+                                         engine_actor remote,
+                                         remote_options opts) {
+  if (opts.request_bound <= std::chrono::milliseconds::zero())
+    return make_error(errc::invalid_argument,
+                      "remote_options: request_bound must be positive");
+  if (!remote || remote->node() == sys.node())
+    return remote;
+  return engine_actor{sys.spawn(engine_guard, std::move(remote), opts)};
+}
+
+caf::error use_heartbeat(caf::actor_system_config& cfg,
+                         std::chrono::milliseconds interval,
+                         std::chrono::milliseconds timeout) {
+  if (interval <= std::chrono::milliseconds::zero() || timeout <= interval)
+    return make_error(errc::invalid_argument,
+                      fmt::format("heartbeat: need 0 < interval < timeout "
+                                  "(got {} ms and {} ms)",
+                                  interval.count(), timeout.count()));
+  cfg.set("middleman.heartbeat-interval", caf::timespan{interval});
+  cfg.set("middleman.connection-timeout", caf::timespan{timeout});
+  return caf::none;
+}
+
+} // namespace troupe
