@@ -241,7 +241,16 @@ void fake_server::join() {
 // -- relay --------------------------------------------------------------------------------
 
 relay::relay(uint16_t upstream_port, uint32_t strip)
-  : upstream_(upstream_port), strip_(strip) {
+  : relay(upstream_port, strip, 1, {}, {}) {
+}
+
+relay::relay(uint16_t upstream_port, uint32_t strip, int connections,
+             std::string version_from, std::string version_to)
+  : upstream_(upstream_port),
+    strip_(strip),
+    connections_(connections),
+    version_from_(std::move(version_from)),
+    version_to_(std::move(version_to)) {
   listener_ = listen_loopback(port_);
   thread_ = std::thread{[this] { run(); }};
 }
@@ -260,9 +269,18 @@ std::string relay::client_bytes() {
 }
 
 void relay::run() {
-  int cfd = accept_one(listener_);
-  if (cfd < 0)
-    return;
+  std::vector<std::thread> served;
+  for (int i = 0; i < connections_; ++i) {
+    int cfd = accept_one(listener_);
+    if (cfd < 0)
+      break;
+    served.emplace_back([this, cfd] { serve(cfd); });
+  }
+  for (auto& t : served)
+    t.join();
+}
+
+void relay::serve(int cfd) {
   wire_socket client{cfd};
   int sfd = connect_loopback(upstream_);
   if (sfd < 0)
@@ -274,7 +292,13 @@ void relay::run() {
   // Capability bits: two bytes after version, thread id, scramble and
   // filler; two more after the character set and the status.
   auto& g = *hello;
-  size_t at = g.find('\0', 1) + 1 + 4 + 8 + 1;
+  size_t version_end = g.find('\0', 1);
+  if (!version_from_.empty() && version_from_.size() == version_to_.size()) {
+    auto pos = g.find(version_from_, 1);
+    if (pos != std::string::npos && pos < version_end)
+      g.replace(pos, version_from_.size(), version_to_);
+  }
+  size_t at = version_end + 1 + 4 + 8 + 1;
   auto clear = [&](size_t pos, uint32_t bits) {
     auto lo = static_cast<uint8_t>(g[pos]) & ~(bits & 0xFF);
     auto hi = static_cast<uint8_t>(g[pos + 1]) & ~((bits >> 8) & 0xFF);

@@ -87,6 +87,13 @@ private:
 class relay {
 public:
   relay(uint16_t upstream_port, uint32_t strip);
+
+  /// Also: relays up to `connections` connections (each accepted within
+  /// 10 s of the previous one), and replaces `version_from` in the server
+  /// version of the greeting with `version_to` (the same length), e.g. to
+  /// present MariaDB as another server.
+  relay(uint16_t upstream_port, uint32_t strip, int connections,
+        std::string version_from, std::string version_to);
   ~relay();
 
   uint16_t port() const { return port_; }
@@ -96,10 +103,14 @@ public:
 
 private:
   void run();
+  void serve(int client_fd);
   int listener_ = -1;
   uint16_t port_ = 0;
   uint16_t upstream_;
   uint32_t strip_;
+  int connections_ = 1;
+  std::string version_from_;
+  std::string version_to_;
   std::mutex mtx_;
   std::string from_client_;
   std::thread thread_;

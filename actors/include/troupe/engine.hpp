@@ -85,8 +85,9 @@ struct statement {
   uint32_t timeout_ms = 0;
   /// How long the statement may run on the server, in milliseconds; 0: the
   /// pool's `statement_timeout`. Past it the server stops it and the
-  /// request fails with `statement_timeout` (MariaDB only: elsewhere a
-  /// non-zero value is `unsupported`).
+  /// request fails with `statement_timeout`: on MariaDB through
+  /// `SET STATEMENT max_statement_time=… FOR`, elsewhere (MySQL,
+  /// MatrixOne) by `KILL QUERY` from a side connection at the limit.
   uint32_t execution_timeout_ms = 0;
 
   statement() = default;

@@ -58,7 +58,7 @@ connection_impl(connection_actor::stateful_pointer<connection_state> self,
   st.context = std::make_shared<const job_context>(
     job_context{st.params.supervisor, caf::actor_cast<caf::actor>(self),
                 st.params.id, st.params.slow_threshold, st.params.engine_name,
-                st.params.batcher});
+                st.params.batcher, st.params.loop.get(), st.params.options});
   // The connection dies with its supervisor.
   self->monitor(st.params.supervisor);
   self->set_down_handler([self](caf::down_msg& dm) {

@@ -20,6 +20,82 @@ uint64_t micros_since(clock::time_point t) {
       .count());
 }
 
+// A statement's execution timeout on a server without max_statement_time
+// (MySQL, MatrixOne): a timer on the loop sends KILL QUERY through a side
+// connection at the limit. The statement's outcome waits for the KILL's
+// own answer, so that the connection's next statement cannot start before
+// it and be the one it stops.
+struct kill_watch {
+  event_loop* loop = nullptr;
+  event_loop::timer_id timer = 0;
+  bool finished = false; // the statement's answer came
+  bool fired = false;    // KILL QUERY was sent
+  bool killed = false;   // ... and answered
+  // The statement's outcome, held until `killed`.
+  std::function<void()> held;
+};
+
+mariadb::async_connection::handler
+watch_for_timeout(std::shared_ptr<kill_watch> w,
+                  std::chrono::milliseconds limit,
+                  mariadb::async_connection::handler inner) {
+  return [w, limit, inner = std::move(inner)](caf::expected<result> r) mutable {
+    w->finished = true;
+    if (!w->fired) {
+      if (w->timer != 0)
+        w->loop->cancel(w->timer);
+      inner(std::move(r)); // in time
+      return;
+    }
+    // Interrupted by our KILL (1317): the statement did not complete and
+    // the server undid it. A statement that completed anyway keeps its
+    // real outcome.
+    if (!r && info(r.error()).server_code == 1317)
+      r = make_error(errc::statement_timeout,
+                     fmt::format("the statement ran past its execution "
+                                 "timeout of {} ms and was stopped (KILL "
+                                 "QUERY)",
+                                 limit.count()),
+                     1317, "70100", false);
+    if (w->killed) {
+      inner(std::move(r));
+      return;
+    }
+    w->held = [inner = std::move(inner), r = std::move(r)]() mutable {
+      inner(std::move(r));
+    };
+  };
+}
+
+void arm_kill(const std::shared_ptr<kill_watch>& w,
+              const std::shared_ptr<mariadb::async_connection>& conn,
+              const std::shared_ptr<const job_context>& ctx,
+              std::chrono::milliseconds limit) {
+  if (w->finished)
+    return;
+  auto thread = conn->raw().info().thread_id;
+  w->loop = ctx->loop;
+  w->timer = ctx->loop->schedule(limit, [w, ctx, thread] {
+    if (w->finished)
+      return;
+    w->fired = true;
+    mariadb::kill_async(*ctx->loop, ctx->options, thread, false,
+                        [w, ctx, thread](caf::error err) {
+                          if (err)
+                            spdlog::warn("{}: KILL QUERY of server thread {} "
+                                         "at its execution timeout failed: "
+                                         "{}",
+                                         ctx->engine_name, thread,
+                                         render(err));
+                          w->killed = true;
+                          if (auto k = std::move(w->held)) {
+                            w->held = nullptr;
+                            k();
+                          }
+                        });
+  });
+}
+
 // `broke`: the connection could not be cleaned after the job (it is closed;
 // the job's own outcome still stands).
 void complete(const job_ptr& j, caf::expected<result> r,
@@ -274,21 +350,23 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
   // An execution limit travels with the statement (MariaDB's SET STATEMENT
   // max_statement_time ... FOR): the server stops it and undoes it. The
   // job's own text stays as it was, so that a job that goes back to the
-  // queue is not wrapped twice.
+  // queue is not wrapped twice. Other servers get KILL QUERY at the limit.
   std::string timed;
   const std::string* sql = &j->stmt.sql;
+  std::shared_ptr<kill_watch> watch;
   if (!j->ping && j->execution_timeout.count() > 0) {
     if (conn->raw().info().kind == mariadb::flavour::mariadb) {
       timed = sql::with_max_statement_time(j->stmt.sql, j->execution_timeout);
       sql = &timed;
+    } else if (ctx->loop != nullptr && conn->raw().info().thread_id != 0) {
+      watch = std::make_shared<kill_watch>();
+      done = watch_for_timeout(watch, j->execution_timeout, std::move(done));
     } else if (j->timeout_explicit) {
       done(make_error(errc::unsupported,
-                      fmt::format("an execution timeout needs MariaDB's "
-                                  "max_statement_time; {} is {}: the "
-                                  "statement was not sent",
-                                  ctx->engine_name,
-                                  mariadb::to_string(
-                                    conn->raw().info().kind))));
+                      fmt::format("an execution timeout needs "
+                                  "max_statement_time or KILL QUERY; {} "
+                                  "has neither: the statement was not sent",
+                                  ctx->engine_name)));
       return;
     }
   }
@@ -306,7 +384,10 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
     // Other jobs of the lane run on the connection: this one may join them
     // only on the wire. Otherwise it waits on the lane for its turn, where
     // the supervisor can still expire it or move it to an idle connection.
-    sent = prepared && conn->try_pipeline(*sql, j->stmt.params, done);
+    // A statement that may get KILL QUERY runs alone: the KILL stops
+    // whatever runs on the connection.
+    sent = prepared && !watch
+           && conn->try_pipeline(*sql, j->stmt.params, done);
     if (!sent) {
       if (lane->put_back(j))
         return;
@@ -321,9 +402,12 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
     sent = prepared && conn->pipelining();
   }
   j->pipelined = sent;
+  if (watch)
+    arm_kill(watch, conn, ctx, j->execution_timeout);
   // While the driver pipelines, the jobs waiting behind go too
-  // (pipeline_depth bounds how many wait here).
-  bool pipelining = conn->pipelining();
+  // (pipeline_depth bounds how many wait here); not next to a statement
+  // that may get KILL QUERY.
+  bool pipelining = conn->pipelining() && !watch;
   if (lane)
     if (auto more = lane->more(pipelining))
       run_job(conn, std::move(more), std::move(ctx), std::move(lane));

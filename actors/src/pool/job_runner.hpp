@@ -41,6 +41,11 @@ struct job_context {
   std::chrono::milliseconds slow_threshold{0};
   std::string engine_name;
   std::shared_ptr<done_batcher> batcher;
+  /// For KILL QUERY at a statement's execution timeout on servers without
+  /// max_statement_time: the connection's loop (it runs the jobs, so it
+  /// outlives them) and its options (for the side connection).
+  event_loop* loop = nullptr;
+  mariadb::connect_options options;
 };
 
 /// The pool's jobs for one connection: the ones running (several when the

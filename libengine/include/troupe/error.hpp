@@ -95,7 +95,8 @@ enum class errc : uint8_t {
   /// The statement ran longer than its execution timeout
   /// (`statement::execution_timeout_ms` or the pool's `statement_timeout`)
   /// and the server stopped it (MariaDB's max_statement_time, 1969; MySQL's
-  /// 3024). Not applied: the server undid the statement; inside a
+  /// 3024; on servers without max_statement_time the engine's KILL QUERY at
+  /// the limit, 1317). Not applied: the server undid the statement; inside a
   /// transaction only that statement, the transaction goes on.
   statement_timeout = 21,
   /// The engine (or session) runs on another node and that node is lost:
