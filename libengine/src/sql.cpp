@@ -295,33 +295,44 @@ std::string with_max_statement_time(std::string_view sql,
                      ms / 1000, ms % 1000, sql);
 }
 
-caf::expected<std::string> quote_identifier(std::string_view name) {
-  if (name.empty())
-    return make_error(errc::invalid_argument, "an identifier is empty");
-  // Counts characters and checks UTF-8: shortest forms only, no surrogates,
-  // nothing above U+10FFFF, no NUL.
+std::optional<size_t> utf8_length(std::string_view text, bool allow_nul,
+                                  size_t* bad_at) {
   size_t chars = 0;
-  for (size_t i = 0; i < name.size(); ++chars) {
-    auto b = static_cast<unsigned char>(name[i]);
+  for (size_t i = 0; i < text.size(); ++chars) {
+    auto b = static_cast<unsigned char>(text[i]);
     size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3
                  : (b >> 3) == 0x1E ? 4 : 0;
-    bool ok = len != 0 && b != 0 && i + len <= name.size();
+    bool ok = len != 0 && (b != 0 || allow_nul) && i + len <= text.size();
     uint32_t cp = len == 1 ? b : len == 2 ? b & 0x1F : len == 3 ? b & 0x0F
                                                                 : b & 0x07;
     for (size_t k = 1; ok && k < len; ++k) {
-      auto c = static_cast<unsigned char>(name[i + k]);
+      auto c = static_cast<unsigned char>(text[i + k]);
       ok = (c & 0xC0) == 0x80;
       cp = (cp << 6) | (c & 0x3F);
     }
     static constexpr uint32_t min_of[] = {0, 0, 0x80, 0x800, 0x10000};
     if (!ok || cp < min_of[len] || cp > 0x10FFFF
-        || (cp >= 0xD800 && cp <= 0xDFFF))
-      return make_error(errc::invalid_argument,
-                        fmt::format("an identifier is not valid UTF-8 (or "
-                                    "holds a NUL byte) at byte {}",
-                                    i));
+        || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      if (bad_at != nullptr)
+        *bad_at = i;
+      return std::nullopt;
+    }
     i += len;
   }
+  return chars;
+}
+
+caf::expected<std::string> quote_identifier(std::string_view name) {
+  if (name.empty())
+    return make_error(errc::invalid_argument, "an identifier is empty");
+  size_t bad_at = 0;
+  auto length = utf8_length(name, false, &bad_at);
+  if (!length)
+    return make_error(errc::invalid_argument,
+                      fmt::format("an identifier is not valid UTF-8 (or "
+                                  "holds a NUL byte) at byte {}",
+                                  bad_at));
+  auto chars = *length;
   if (chars > 64)
     return make_error(errc::invalid_argument,
                       "an identifier is longer than 64 characters");

@@ -4,6 +4,7 @@
 // statement by its leading keywords, and validating and quoting identifiers.
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,12 @@ statement_traits classify(std::string_view text);
 /// same in every locale). Errors are `errc::invalid_argument` naming `what`
 /// and the problem.
 caf::error validate_identifier(std::string_view name, std::string_view what);
+
+/// The number of characters of `text` if it is valid UTF-8 (shortest forms
+/// only, no surrogates, nothing above U+10FFFF, NUL only when `allow_nul`),
+/// else nullopt and, when `bad_at` is given, the offset of the bad byte.
+std::optional<size_t> utf8_length(std::string_view text, bool allow_nul,
+                                  size_t* bad_at = nullptr);
 
 /// Quotes a name for MariaDB/MySQL: `name`, with backticks doubled. Refuses
 /// (`errc::invalid_argument`) an empty name, one longer than 64 characters,
