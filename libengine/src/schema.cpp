@@ -26,7 +26,7 @@ constexpr std::string_view keys_select
   = "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
     "WHERE NON_UNIQUE = 0 AND ";
 
-caf::expected<reflect_statement> reflect(std::string_view head,
+caf::expected<bound_sql> reflect(std::string_view head,
                                          std::string_view tail,
                                          std::string_view database,
                                          std::string_view table) {
@@ -37,7 +37,7 @@ caf::expected<reflect_statement> reflect(std::string_view head,
   if (!database.empty())
     if (auto q = sql::quote_identifier(database); !q)
       return std::move(q.error());
-  reflect_statement out;
+  bound_sql out;
   out.sql = std::string{head};
   if (database.empty()) {
     out.sql += "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
@@ -144,13 +144,13 @@ std::vector<std::string> table_schema::unsupported_columns() const {
   return out;
 }
 
-caf::expected<reflect_statement> reflect_columns(std::string_view database,
+caf::expected<bound_sql> reflect_columns(std::string_view database,
                                                  std::string_view table) {
   return reflect(columns_select, " ORDER BY ORDINAL_POSITION", database,
                  table);
 }
 
-caf::expected<reflect_statement> reflect_keys(std::string_view database,
+caf::expected<bound_sql> reflect_keys(std::string_view database,
                                               std::string_view table) {
   return reflect(keys_select, " ORDER BY INDEX_NAME, SEQ_IN_INDEX", database,
                  table);

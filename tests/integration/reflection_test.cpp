@@ -10,27 +10,7 @@
 
 using namespace troupe;
 
-namespace {
-
-caf::expected<table_schema> reflect(mariadb::sync_connection& conn,
-                                    const std::string& db,
-                                    const std::string& table) {
-  auto cs = reflect_columns(db, table);
-  auto ks = reflect_keys(db, table);
-  if (!cs)
-    return cs.error();
-  if (!ks)
-    return ks.error();
-  auto columns = conn.execute(cs->sql, cs->params);
-  if (!columns)
-    return columns.error();
-  auto keys = conn.execute(ks->sql, ks->params);
-  if (!keys)
-    return keys.error();
-  return build_table_schema(table, *columns, *keys);
-}
-
-} // namespace
+using test::reflect;
 
 TEST_CASE("reflection reads every MariaDB column type, keys, defaults and "
           "generated columns",

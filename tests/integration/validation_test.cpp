@@ -21,15 +21,7 @@ TEST_CASE("validate_value agrees with the server in strict mode",
          "ts TIMESTAMP NULL, b BIT(5), vb VARBINARY(3), ip INET4, "
          "ip6 INET6, uu UUID, f FLOAT, y YEAR, nn INT NOT NULL DEFAULT 0)");
   auto conn = test::connect(db.options());
-  auto cs = reflect_columns(db.name(), "v");
-  auto ks = reflect_keys(db.name(), "v");
-  REQUIRE(cs);
-  REQUIRE(ks);
-  auto columns = conn->execute(cs->sql, cs->params);
-  auto keys = conn->execute(ks->sql, ks->params);
-  REQUIRE(columns);
-  REQUIRE(keys);
-  auto schema = build_table_schema("v", *columns, *keys);
+  auto schema = test::reflect(*conn, db.name(), "v");
   REQUIRE(schema);
   struct probe {
     const char* column;

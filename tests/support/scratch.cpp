@@ -99,4 +99,22 @@ result scratch_database::run(const std::string& sql) {
   return std::move(*res);
 }
 
+caf::expected<table_schema> reflect(mariadb::sync_connection& conn,
+                                    const std::string& db,
+                                    const std::string& table) {
+  auto cs = reflect_columns(db, table);
+  if (!cs)
+    return cs.error();
+  auto ks = reflect_keys(db, table);
+  if (!ks)
+    return ks.error();
+  auto columns = conn.execute(cs->sql, cs->params);
+  if (!columns)
+    return columns.error();
+  auto keys = conn.execute(ks->sql, ks->params);
+  if (!keys)
+    return keys.error();
+  return build_table_schema(table, *columns, *keys);
+}
+
 } // namespace troupe::test

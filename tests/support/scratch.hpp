@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "troupe/mariadb/connection.hpp"
+#include "troupe/schema.hpp"
 
 namespace troupe::test {
 
@@ -24,6 +25,12 @@ connect(const mariadb::connect_options& options = server_options());
 uint64_t running_thread(mariadb::sync_connection& admin,
                         const std::string& info_like,
                         const std::string& db = {});
+
+/// Reflects `table` of database `db` (the connection's current one when
+/// empty) over `conn`.
+caf::expected<table_schema> reflect(mariadb::sync_connection& conn,
+                                    const std::string& db,
+                                    const std::string& table);
 
 /// A name unique in this test run: `prefix` + pid + counter.
 std::string unique_name(std::string_view prefix);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <caf/expected.hpp>
+#include <caf/meta/type_name.hpp>
 
 #include "troupe/result.hpp"
 #include "troupe/value.hpp"
@@ -118,19 +119,23 @@ struct table_schema {
 };
 
 /// A statement to run: SQL text with its values (bound, never spliced).
-struct reflect_statement {
+struct bound_sql {
   std::string sql;
   std::vector<value> params;
 };
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, bound_sql& x) {
+  return f(caf::meta::type_name("troupe::bound_sql"), x.sql, x.params);
+}
 
 /// Reads the columns of `table` in `database` (the connection's current
 /// database when empty). Errors: `invalid_argument` for a name that is not
 /// a valid identifier.
-caf::expected<reflect_statement> reflect_columns(std::string_view database,
+caf::expected<bound_sql> reflect_columns(std::string_view database,
                                                  std::string_view table);
 
 /// Reads the primary and unique keys of `table` in `database` (as above).
-caf::expected<reflect_statement> reflect_keys(std::string_view database,
+caf::expected<bound_sql> reflect_keys(std::string_view database,
                                               std::string_view table);
 
 /// Builds the schema from the results of `reflect_columns` and

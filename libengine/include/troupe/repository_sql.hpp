@@ -1,0 +1,145 @@
+#pragma once
+
+// The SQL of a repository's operations, built from a reflected schema:
+// identifiers quoted, values bound, every record validated first. An
+// operation is a `plan`: one or more statements run in order on one
+// connection (in one transaction when there are several), and the shape of
+// its answer, read from the results by `read_outcome`.
+//
+// Rows are always read with at least one bound value (LIMIT ?), so through
+// the binary protocol: FLOAT columns come back as the stored float widened
+// exactly (the text protocol sends only 6 significant digits, and writing
+// that back would change the stored value).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include "troupe/record.hpp"
+#include "troupe/result.hpp"
+#include "troupe/schema.hpp"
+
+namespace troupe {
+
+/// What a repository operation answers: rows (as records, named by the
+/// table's columns) and a count.
+struct repository_result {
+  /// get/update: 0 or 1; create: 1; get_all/find: the page.
+  std::vector<record> rows;
+  /// count: the rows in the table; delete: rows deleted (0 or 1); exists:
+  /// 0 or 1; create/update: rows written.
+  uint64_t count = 0;
+
+  /// The only row, if any (get, update, create).
+  const record* one() const {
+    return rows.empty() ? nullptr : &rows.front();
+  }
+
+  friend bool operator==(const repository_result& x,
+                         const repository_result& y) {
+    return x.rows == y.rows && x.count == y.count;
+  }
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, repository_result& x) {
+  return f(caf::meta::type_name("troupe::repository_result"), x.rows,
+           x.count);
+}
+
+/// A page of `get_all`.
+struct page_request {
+  /// Rows at most; 0: `repository_sql::default_limit`. Above
+  /// `max_limit`: invalid_argument.
+  uint32_t limit = 0;
+  uint64_t offset = 0;
+  /// Columns to order by (each must exist); empty: the primary key (or no
+  /// order for a table without one).
+  std::vector<std::string> order_by;
+  bool descending = false;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, page_request& x) {
+  return f(caf::meta::type_name("troupe::page_request"), x.limit, x.offset,
+           x.order_by, x.descending);
+}
+
+namespace repository_sql {
+
+constexpr uint32_t default_limit = 100;
+constexpr uint32_t max_limit = 10000;
+
+/// How to read a plan's answer from its results.
+enum class shape : uint8_t {
+  /// The rows of the last statement.
+  rows,
+  /// The rows of the last statement, and the affected rows of the first
+  /// as the count (create, update).
+  written_rows,
+  /// The affected rows of the last statement (delete).
+  affected,
+  /// The first cell of the last statement (COUNT(*)).
+  scalar,
+  /// Whether the last statement returned a row (exists).
+  any_row,
+};
+
+struct plan {
+  std::vector<bound_sql> steps;
+  shape how = shape::rows;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, plan& x) {
+  return f(caf::meta::type_name("troupe::repository_plan"), x.steps, x.how);
+}
+
+/// How the server writes and reads back a new row.
+struct dialect {
+  /// INSERT ... RETURNING (MariaDB 10.5+): the row as stored in one
+  /// statement. Without it: INSERT, then SELECT by key (LAST_INSERT_ID()
+  /// for an auto-increment key) on the same connection.
+  bool insert_returning = true;
+};
+
+/// SELECT the row with primary key `key` (validated: exactly the key).
+caf::expected<plan> get(const table_schema& t, const record& key);
+
+/// Whether a row with primary key `key` exists.
+caf::expected<plan> exists(const table_schema& t, const record& key);
+
+/// The number of rows.
+caf::expected<plan> count(const table_schema& t);
+
+/// A page of rows (see page_request).
+caf::expected<plan> get_all(const table_schema& t, const page_request& page);
+
+/// Rows whose columns equal `where` (NULL matches NULL), at most `limit`
+/// (0: default_limit; above max_limit: invalid_argument).
+caf::expected<plan> find(const table_schema& t, const record& where,
+                         uint32_t limit);
+
+/// INSERT `row` (validated for create) and read it back as stored.
+caf::expected<plan> create(const table_schema& t, const record& row,
+                           dialect d = {});
+
+/// UPDATE the row with primary key `key` with `changes` (validated for
+/// update) and read it back (by its new key if the key changed).
+caf::expected<plan> update(const table_schema& t, const record& key,
+                           const record& changes);
+
+/// DELETE the row with primary key `key`.
+caf::expected<plan> remove(const table_schema& t, const record& key);
+
+/// The answer of `p` from the results of its steps, in order. Errors:
+/// `internal` when the results do not fit the plan.
+caf::expected<repository_result> read_outcome(const plan& p,
+                                              const std::vector<result>& rs);
+
+/// The rows of `set` as records named by its columns.
+std::vector<record> records_of(const result_set& set);
+
+} // namespace repository_sql
+
+} // namespace troupe

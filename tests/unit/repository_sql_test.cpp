@@ -1,0 +1,183 @@
+// The SQL of repository operations, without a server: quoting, binding,
+// validation before anything is built, the shapes of the answers.
+
+#include <catch2/catch.hpp>
+
+#include "troupe/error.hpp"
+#include "troupe/repository_sql.hpp"
+
+using namespace troupe;
+namespace rs = troupe::repository_sql;
+
+namespace {
+
+table_schema orders() {
+  table_schema t;
+  t.database = "shop";
+  t.name = "order`s";
+  auto col = [](std::string name, column_type type, bool nullable) {
+    column_schema c;
+    c.name = std::move(name);
+    c.type = type;
+    c.sql_type = to_string(type);
+    c.nullable = nullable;
+    return c;
+  };
+  auto region = col("region", column_type::varchar, false);
+  region.max_length = 8;
+  auto id = col("id", column_type::bigint, false);
+  id.auto_increment = true;
+  auto note = col("note", column_type::text, true);
+  t.columns = {region, id, note};
+  t.primary_key = {"region", "id"};
+  return t;
+}
+
+} // namespace
+
+TEST_CASE("key lookups quote names and bind the key in key order",
+          "[repository_sql]") {
+  auto t = orders();
+  auto p = rs::get(t, {{"id", 7}, {"region", "eu"}});
+  REQUIRE(p);
+  REQUIRE(p->steps.size() == 1);
+  CHECK(p->steps[0].sql
+        == "SELECT `region`, `id`, `note` FROM `shop`.`order``s` WHERE "
+           "`region` = ? AND `id` = ?");
+  CHECK(p->steps[0].params == std::vector<value>{"eu", 7});
+  auto e = rs::exists(t, {{"region", "eu"}, {"id", 7}});
+  REQUIRE(e);
+  CHECK(e->how == rs::shape::any_row);
+  CHECK(e->steps[0].sql.find("LIMIT 1") != std::string::npos);
+  auto d = rs::remove(t, {{"region", "eu"}, {"id", 7}});
+  REQUIRE(d);
+  CHECK(d->steps[0].sql
+        == "DELETE FROM `shop`.`order``s` WHERE `region` = ? AND `id` = ?");
+  CHECK(d->how == rs::shape::affected);
+  // Half a key, a key on a keyless table: refused, nothing built.
+  auto half = rs::get(t, {{"id", 7}});
+  REQUIRE_FALSE(half);
+  CHECK(info(half.error()).code == errc::invalid_argument);
+  auto keyless = t;
+  keyless.primary_key.clear();
+  auto none = rs::remove(keyless, {{"id", 7}});
+  REQUIRE_FALSE(none);
+  CHECK(info(none.error()).code == errc::unsupported);
+}
+
+TEST_CASE("create returns the row as stored: RETURNING, or a read-back by "
+          "key",
+          "[repository_sql]") {
+  auto t = orders();
+  auto p = rs::create(t, {{"region", "eu"}, {"note", "hi"}});
+  REQUIRE(p);
+  REQUIRE(p->steps.size() == 1);
+  CHECK(p->steps[0].sql
+        == "INSERT INTO `shop`.`order``s` (`region`, `note`) VALUES (?, ?) "
+           "RETURNING `region`, `id`, `note`");
+  CHECK(p->steps[0].params == std::vector<value>{"eu", "hi"});
+  auto back = rs::create(t, {{"region", "eu"}}, rs::dialect{false});
+  REQUIRE(back);
+  REQUIRE(back->steps.size() == 2);
+  CHECK(back->steps[1].sql
+        == "SELECT `region`, `id`, `note` FROM `shop`.`order``s` WHERE "
+           "`region` = ? AND `id` = LAST_INSERT_ID()");
+  CHECK(back->steps[1].params == std::vector<value>{"eu"});
+  auto too_long = rs::create(t, {{"region", "123456789"}});
+  REQUIRE_FALSE(too_long);
+  CHECK(info(too_long.error()).code == errc::invalid_argument);
+  auto missing = rs::create(t, {{"note", "x"}});
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(info(missing.error()).message, Catch::Contains("'region'"));
+}
+
+TEST_CASE("update writes the changes and reads the row back by its new key",
+          "[repository_sql]") {
+  auto t = orders();
+  auto p = rs::update(t, {{"region", "eu"}, {"id", 7}},
+                      {{"region", "us"}, {"note", null_t{}}});
+  REQUIRE(p);
+  REQUIRE(p->steps.size() == 2);
+  CHECK(p->steps[0].sql
+        == "UPDATE `shop`.`order``s` SET `region` = ?, `note` = ? WHERE "
+           "`region` = ? AND `id` = ?");
+  CHECK(p->steps[0].params
+        == std::vector<value>{"us", null_t{}, "eu", 7});
+  CHECK(p->steps[1].params == std::vector<value>{"us", 7});
+  auto nothing = rs::update(t, {{"region", "eu"}, {"id", 7}}, {});
+  REQUIRE_FALSE(nothing);
+  auto unknown = rs::update(t, {{"region", "eu"}, {"id", 7}}, {{"x", 1}});
+  REQUIRE_FALSE(unknown);
+}
+
+TEST_CASE("pages and finds are bounded, ordered and bound",
+          "[repository_sql]") {
+  auto t = orders();
+  auto page = rs::get_all(t, {});
+  REQUIRE(page);
+  CHECK(page->steps[0].sql
+        == "SELECT `region`, `id`, `note` FROM `shop`.`order``s` ORDER BY "
+           "`region`, `id` LIMIT ? OFFSET ?");
+  CHECK(page->steps[0].params
+        == std::vector<value>{rs::default_limit, uint64_t{0}});
+  page_request desc;
+  desc.limit = 5;
+  desc.offset = 10;
+  desc.order_by = {"note"};
+  desc.descending = true;
+  auto p2 = rs::get_all(t, desc);
+  REQUIRE(p2);
+  CHECK(p2->steps[0].sql.find("ORDER BY `note` DESC LIMIT ? OFFSET ?")
+        != std::string::npos);
+  page_request huge;
+  huge.limit = rs::max_limit + 1;
+  CHECK_FALSE(rs::get_all(t, huge));
+  page_request bad_order;
+  bad_order.order_by = {"nope"};
+  CHECK_FALSE(rs::get_all(t, bad_order));
+  auto f = rs::find(t, {{"region", "eu"}, {"note", null_t{}}}, 3);
+  REQUIRE(f);
+  CHECK(f->steps[0].sql
+        == "SELECT `region`, `id`, `note` FROM `shop`.`order``s` WHERE "
+           "`region` = ? AND `note` IS NULL LIMIT ?");
+  CHECK(f->steps[0].params == std::vector<value>{"eu", uint32_t{3}});
+  CHECK_FALSE(rs::find(t, {{"region", 5}}, 3)); // wrong kind
+  CHECK_FALSE(rs::find(t, {{"nope", 5}}, 3));
+  CHECK_FALSE(rs::find(t, {}, rs::max_limit + 1));
+  auto c = rs::count(t);
+  REQUIRE(c);
+  CHECK(c->steps[0].sql == "SELECT COUNT(*) FROM `shop`.`order``s`");
+}
+
+TEST_CASE("outcomes are read by the plan's shape", "[repository_sql]") {
+  result_set rows;
+  column a;
+  a.name = "a";
+  rows.columns().push_back(a);
+  rows.cells() = {value{1}, value{2}};
+  result two{rows};
+  rs::plan p;
+  p.steps.resize(1);
+  p.how = rs::shape::rows;
+  auto r = rs::read_outcome(p, {two});
+  REQUIRE(r);
+  REQUIRE(r->rows.size() == 2);
+  CHECK(r->rows[1].get<int64_t>("a") == 2);
+  p.how = rs::shape::any_row;
+  CHECK(rs::read_outcome(p, {two})->count == 1);
+  p.how = rs::shape::scalar;
+  CHECK(rs::read_outcome(p, {two})->count == 1);
+  result_set ok;
+  ok.affected_rows = 1;
+  p.how = rs::shape::affected;
+  CHECK(rs::read_outcome(p, {result{ok}})->count == 1);
+  p.how = rs::shape::written_rows;
+  p.steps.resize(2);
+  auto w = rs::read_outcome(p, {result{ok}, two});
+  REQUIRE(w);
+  CHECK(w->count == 1);
+  CHECK(w->rows.size() == 2);
+  auto wrong = rs::read_outcome(p, {two});
+  REQUIRE_FALSE(wrong);
+  CHECK(info(wrong.error()).code == errc::internal);
+}
