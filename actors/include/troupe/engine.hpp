@@ -39,7 +39,10 @@
 
 #include "troupe/engine_config.hpp"
 #include "troupe/error.hpp"
+#include "troupe/record.hpp"
+#include "troupe/repository_sql.hpp"
 #include "troupe/result.hpp"
+#include "troupe/schema.hpp"
 #include "troupe/value.hpp"
 
 namespace troupe {
@@ -71,6 +74,22 @@ using release_atom = caf::atom_constant<caf::atom("release")>;
 using close_atom = caf::atom_constant<caf::atom("close")>;
 /// Hands a session to another actor, which owns it from then on.
 using hand_over_atom = caf::atom_constant<caf::atom("handover")>;
+
+// Repositories (see repository_actor).
+using repository_atom = caf::atom_constant<caf::atom("repository")>;
+using get_atom = caf::atom_constant<caf::atom("get")>;
+using exists_atom = caf::atom_constant<caf::atom("exists")>;
+using count_atom = caf::atom_constant<caf::atom("count")>;
+using page_atom = caf::atom_constant<caf::atom("page")>;
+using find_atom = caf::atom_constant<caf::atom("find")>;
+using create_atom = caf::atom_constant<caf::atom("create")>;
+using update_atom = caf::atom_constant<caf::atom("update")>;
+using delete_atom = caf::atom_constant<caf::atom("delete")>;
+using schema_atom = caf::atom_constant<caf::atom("schema")>;
+using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
+/// A session runs a repository's plan (sent by repositories on behalf of
+/// the session's owner, see repository_actor).
+using plan_atom = caf::atom_constant<caf::atom("plan")>;
 
 // -- message types -------------------------------------------------------------
 
@@ -303,7 +322,56 @@ using session_actor = caf::typed_actor<
   caf::replies_to<commit_atom>::with<result>,
   caf::replies_to<rollback_atom>::with<result>,
   caf::replies_to<close_atom>::with<result>,
-  caf::replies_to<hand_over_atom, caf::actor>::with<result>>;
+  caf::replies_to<hand_over_atom, caf::actor>::with<result>,
+  caf::replies_to<plan_atom, repository_sql::plan>::with<repository_result>>;
+
+/// A repository: typed CRUD on one table, whose schema it reflects on first
+/// use (and again on `refresh`). Keys, rows and changes are `record`s,
+/// validated against the schema before any SQL runs (`invalid_argument`
+/// naming the column; `unsupported` for key operations on a table without
+/// a primary key; `not_found` when the table does not exist). Every
+/// operation answers a `repository_result` (rows as records, and a count):
+///
+/// - `(get_atom, key)`: the row, or none.
+/// - `(exists_atom, key)`: count 1 or 0.
+/// - `(count_atom)`: count = the table's rows.
+/// - `(page_atom, page_request)`: a page of rows (at most 10,000).
+/// - `(find_atom, where, limit)`: rows whose columns equal `where`.
+/// - `(create_atom, row)`: the row as stored (generated id, defaults).
+/// - `(update_atom, key, changes)`: the row as updated, or none.
+/// - `(delete_atom, key)`: count 1 if a row was deleted, else 0.
+///
+/// Each also comes with a `session_actor` first: it then runs inside that
+/// session's open transaction (the request must come from the session's
+/// owner: it reaches the session as the owner's own message; without an
+/// open transaction it fails with `invalid_argument`). Errors of writes
+/// that get no answer in time: `outcome_unknown` (it may have been
+/// applied).
+using repository_actor = caf::typed_actor<
+  caf::replies_to<get_atom, record>::with<repository_result>,
+  caf::replies_to<exists_atom, record>::with<repository_result>,
+  caf::replies_to<count_atom>::with<repository_result>,
+  caf::replies_to<page_atom, page_request>::with<repository_result>,
+  caf::replies_to<find_atom, record, uint32_t>::with<repository_result>,
+  caf::replies_to<create_atom, record>::with<repository_result>,
+  caf::replies_to<update_atom, record, record>::with<repository_result>,
+  caf::replies_to<delete_atom, record>::with<repository_result>,
+  caf::replies_to<get_atom, session_actor, record>::with<repository_result>,
+  caf::replies_to<exists_atom, session_actor, record>::with<
+    repository_result>,
+  caf::replies_to<count_atom, session_actor>::with<repository_result>,
+  caf::replies_to<page_atom, session_actor, page_request>::with<
+    repository_result>,
+  caf::replies_to<find_atom, session_actor, record, uint32_t>::with<
+    repository_result>,
+  caf::replies_to<create_atom, session_actor, record>::with<
+    repository_result>,
+  caf::replies_to<update_atom, session_actor, record, record>::with<
+    repository_result>,
+  caf::replies_to<delete_atom, session_actor, record>::with<
+    repository_result>,
+  caf::replies_to<schema_atom>::with<table_schema>,
+  caf::replies_to<refresh_atom>::with<table_schema>>;
 
 /// A transaction as data: statements run in order inside one transaction,
 /// committed at the end. On a deadlock (1213) — and on a lock wait timeout
@@ -360,7 +428,11 @@ typename Inspector::result_type inspect(Inspector& f, transaction_outcome& x) {
 ///
 /// `(session_atom, session_options)` opens a session owned by the sender
 /// (see `session_actor`); `(transaction_atom, transaction_script)` runs a
-/// transaction with deadlock retries.
+/// transaction with deadlock retries; `(repository_atom, table)` returns the
+/// engine's repository for `table` of the DSN's database (one per table,
+/// shared by all callers; see `repository_actor`). Errors:
+/// `invalid_argument` for a name that cannot be a table's, `overloaded`
+/// past 1,024 repositories.
 using engine_actor = caf::typed_actor<
   caf::replies_to<query_atom, statement>::with<result>,
   caf::replies_to<execute_atom, statement>::with<result>,
@@ -369,7 +441,8 @@ using engine_actor = caf::typed_actor<
   caf::replies_to<dispose_atom>::with<dispose_report>,
   caf::replies_to<session_atom, session_options>::with<session_actor>,
   caf::replies_to<transaction_atom, transaction_script>::with<
-    transaction_outcome>>;
+    transaction_outcome>,
+  caf::replies_to<repository_atom, std::string>::with<repository_actor>>;
 
 /// Registers the engine's message types (under their "troupe::..." names)
 /// and its error category with `cfg`. Call it on every node that talks to an

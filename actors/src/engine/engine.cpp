@@ -54,6 +54,12 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<transaction_script>("troupe::transaction_script");
   cfg.add_message_type<transaction_outcome>("troupe::transaction_outcome");
   cfg.add_message_type<session_actor>("troupe::session_actor");
+  cfg.add_message_type<record>("troupe::record");
+  cfg.add_message_type<repository_result>("troupe::repository_result");
+  cfg.add_message_type<page_request>("troupe::page_request");
+  cfg.add_message_type<repository_sql::plan>("troupe::repository_plan");
+  cfg.add_message_type<table_schema>("troupe::table_schema");
+  cfg.add_message_type<repository_actor>("troupe::repository_actor");
   cfg.add_error_category(caf::atom(error_category_name),
                          [](uint8_t code, caf::atom_value category,
                             const caf::message& context) -> std::string {

@@ -165,14 +165,14 @@ caf::error not_owner() {
                     "to) may use it");
 }
 
-template <class Self, class... Ts>
-caf::result<result> to_session(Self* self, if_no_answer meaning,
-                               std::string_view what, Ts&&... xs) {
+template <class Reply = result, class Self, class... Ts>
+caf::result<Reply> to_session(Self* self, if_no_answer meaning,
+                              std::string_view what, Ts&&... xs) {
   auto& st = self->state;
   if (self->current_sender() != st.owner)
     return not_owner();
-  return forward<result>(self, st.remote, meaning, what,
-                         std::forward<Ts>(xs)...);
+  return forward<Reply>(self, st.remote, meaning, what,
+                        std::forward<Ts>(xs)...);
 }
 
 session_guard_actor::behavior_type
@@ -293,6 +293,11 @@ session_guard(session_guard_ptr self, engine_actor engine,
       }
       return result{};
     },
+    [self](plan_atom a, repository_sql::plan& p) {
+      return to_session<repository_result>(self, if_no_answer::rolled_back,
+                                           "the repository operation", a,
+                                           std::move(p));
+    },
     [self](sweep_atom) { on_sweep(self); },
   };
 }
@@ -365,6 +370,14 @@ engine_guard(engine_guard_ptr self, engine_actor remote, remote_options opts) {
       return forward<transaction_outcome>(self, self->state.remote,
                                           if_no_answer::may_be_committed,
                                           "the transaction", a, std::move(x));
+    },
+    [self](repository_atom a, std::string& table) {
+      // The repository's handle is the remote one: not guarded yet
+      // (docs/messages.md, "Remote engines").
+      return forward<repository_actor>(self, self->state.remote,
+                                       if_no_answer::changes_nothing,
+                                       "the repository request", a,
+                                       std::move(table));
     },
     [self](session_atom,
            session_options& o) -> caf::result<session_actor> {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <deque>
 #include <initializer_list>
+#include <map>
 #include <random>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "pool/connection_actor.hpp"
 #include "pool/job_runner.hpp"
 #include "pool/pool_policy.hpp"
+#include "repository/repository_actor.hpp"
 #include "session/session_actor.hpp"
 #include "troupe/latency_histogram.hpp"
 #include "troupe/option_parsing.hpp"
@@ -125,6 +127,8 @@ struct supervisor_state {
 
   // Sessions this engine spawned (they alone may lease).
   std::vector<session_impl_actor> sessions;
+  /// The repositories, by table (one per table, spawned on first request).
+  std::map<std::string, repository_actor> repositories;
 
   std::minstd_rand rng{std::random_device{}()};
 };
@@ -724,6 +728,18 @@ void on_done(self_ptr self, slot& s, const done_entry& x) {
 
 void on_down(self_ptr self, const caf::down_msg& dm) {
   auto& st = self->state;
+  auto repo = std::find_if(st.repositories.begin(), st.repositories.end(),
+                           [&](const auto& kvp) {
+                             return kvp.second.address() == dm.source;
+                           });
+  if (repo != st.repositories.end()) {
+    // The next request for its table spawns a new one.
+    if (dm.reason && dm.reason != caf::exit_reason::normal)
+      spdlog::warn("{}: repository of '{}' exited: {}", st.cfg.name,
+                   repo->first, render(dm.reason));
+    st.repositories.erase(repo);
+    return;
+  }
   auto sess = std::find_if(st.sessions.begin(), st.sessions.end(),
                            [&](const session_impl_actor& x) {
                              return x.address() == dm.source;
@@ -948,6 +964,28 @@ supervisor_impl(self_ptr self, engine_config cfg,
       auto session = spawn_session(self, std::move(p));
       st.sessions.push_back(session);
       return caf::actor_cast<session_actor>(session);
+    },
+    [self](repository_atom,
+           std::string& table) -> caf::result<repository_actor> {
+      auto& st = self->state;
+      if (st.disposing)
+        return shutting_down(self);
+      if (auto i = st.repositories.find(table); i != st.repositories.end())
+        return i->second;
+      if (auto q = sql::quote_identifier(table); !q)
+        return std::move(q.error());
+      if (st.repositories.size() >= 1024)
+        return make_error(errc::overloaded,
+                          "1024 repositories exist (one per table): no "
+                          "more tables");
+      repository_params p;
+      p.engine = caf::actor_cast<engine_actor>(self);
+      p.table = table;
+      p.engine_name = st.cfg.name;
+      p.request_timeout = request_bound(st.cfg);
+      auto repo = spawn_repository(self, std::move(p));
+      st.repositories.emplace(std::move(table), repo);
+      return repo;
     },
     [self](transaction_atom, transaction_script& script)
       -> caf::delegated<transaction_outcome> {

@@ -41,6 +41,8 @@ enum class op_kind {
   commit,
   rollback,
   close,
+  /// A repository's plan: its statements in order, one answer.
+  plan,
 };
 
 struct op {
@@ -49,6 +51,7 @@ struct op {
   statement stmt;
   transaction_options options;
   std::string name;
+  repository_sql::plan plan;
 };
 
 using continuation = std::function<void(caf::expected<result>, bool in_tx)>;
@@ -61,7 +64,7 @@ struct session_state {
   caf::optional<lease_grant> lease;
   std::deque<op> ops;
   bool running = false;
-  op current{op_kind::rollback, {}, {}, {}, {}};
+  op current{op_kind::rollback, {}, {}, {}, {}, {}};
   uint64_t seq = 0;
   continuation cont;
   uint64_t activity = 0;
@@ -299,6 +302,80 @@ void run_begin(self_ptr self, int attempt) {
       });
 }
 
+// Why `sql` may not run inside the open transaction, if it may not:
+// transaction control (use the messages), or an implicit commit unless
+// `allow_implicit` (then `implicit` says it is one).
+caf::error refused_in_transaction(self_ptr, const std::string& sql,
+                                  bool allow_implicit, bool& implicit) {
+  auto traits = sql::classify(sql);
+  if (traits.transaction_control)
+    return make_error(errc::invalid_argument,
+                      fmt::format("'{}' controls transactions: use the "
+                                  "session's begin, commit, rollback and "
+                                  "savepoint messages",
+                                  traits.keyword));
+  implicit = traits.implicit_commit || traits.opaque;
+  if (implicit && !allow_implicit)
+    return make_error(errc::invalid_argument,
+                      fmt::format("'{}' would commit the open transaction "
+                                  "implicitly, so a rollback could not undo "
+                                  "it; run it outside a transaction or open "
+                                  "the session with allow_implicit_commit",
+                                  traits.opaque ? "/*!...*/" : traits.keyword));
+  return {};
+}
+
+// Runs step `i` of the current plan and the ones after it; the results so
+// far are in `done`.
+void run_plan_step(self_ptr self, size_t i,
+                   std::shared_ptr<std::vector<result>> done) {
+  auto& st = self->state;
+  const auto& p = st.current.plan;
+  if (i == p.steps.size()) {
+    auto out = repository_sql::read_outcome(p, *done);
+    if (!out)
+      finish_err(self, std::move(out.error()));
+    else
+      finish_op(self, caf::make_message(std::move(*out)));
+    return;
+  }
+  bool implicit = false;
+  if (auto err = refused_in_transaction(self, p.steps[i].sql, false,
+                                        implicit)) {
+    finish_err(self, std::move(err));
+    return;
+  }
+  run_on_lease(self, p.steps[i].sql, p.steps[i].params,
+               [self, i, done](caf::expected<result> r, bool in_tx) {
+                 if (!r) {
+                   on_statement_error(self, std::move(r.error()), in_tx);
+                   return;
+                 }
+                 done->push_back(std::move(*r));
+                 run_plan_step(self, i + 1, done);
+               },
+               user_statement{});
+}
+
+// A repository's operation inside the open transaction.
+void run_plan(self_ptr self) {
+  auto& st = self->state;
+  if (st.ph == phase::aborted) {
+    finish_err(self, aborted_error(self));
+    return;
+  }
+  if (st.ph != phase::active || st.current.plan.steps.empty()) {
+    finish_err(self, make_error(errc::invalid_argument,
+                                st.current.plan.steps.empty()
+                                  ? "an empty repository plan"
+                                  : "no open transaction: a repository "
+                                    "operation with a session runs inside "
+                                    "its transaction; send begin first"));
+    return;
+  }
+  run_plan_step(self, 0, std::make_shared<std::vector<result>>());
+}
+
 void run_statement(self_ptr self) {
   auto& st = self->state;
   auto& stmt = st.current.stmt;
@@ -329,26 +406,12 @@ void run_statement(self_ptr self) {
     finish_err(self, aborted_error(self));
     return;
   }
-  auto traits = sql::classify(stmt.sql);
-  if (traits.transaction_control) {
-    finish_err(self, make_error(errc::invalid_argument,
-                                fmt::format("'{}' controls transactions: use "
-                                            "the session's begin, commit, "
-                                            "rollback and savepoint messages",
-                                            traits.keyword)));
-    return;
-  }
-  bool implicit = traits.implicit_commit || traits.opaque;
-  if (implicit && !st.params.options.allow_implicit_commit) {
-    finish_err(self,
-               make_error(errc::invalid_argument,
-                          fmt::format("'{}' would commit the open transaction "
-                                      "implicitly, so a rollback could not "
-                                      "undo it; run it outside a transaction "
-                                      "or open the session with "
-                                      "allow_implicit_commit",
-                                      traits.opaque ? "/*!...*/"
-                                                    : traits.keyword)));
+  bool implicit = false;
+  if (auto err = refused_in_transaction(self, stmt.sql,
+                                        st.params.options
+                                          .allow_implicit_commit,
+                                        implicit)) {
+    finish_err(self, std::move(err));
     return;
   }
   user_statement user{stmt.execution_timeout_ms};
@@ -528,6 +591,9 @@ void process(self_ptr self) {
       st.quit_after = true;
       end_without_commit(self);
       return;
+    case op_kind::plan:
+      run_plan(self);
+      return;
   }
 }
 
@@ -568,7 +634,21 @@ caf::delegated<result> take(self_ptr self, op_kind kind, statement stmt = {},
     return {};
   }
   submit(self, op{kind, std::move(reply), std::move(stmt), options,
-                  std::move(name)});
+                  std::move(name), {}});
+  return {};
+}
+
+// Takes over the owner's repository plan (sent by a repository on the
+// owner's behalf: delegated, so the owner is the sender) and queues it.
+caf::delegated<repository_result> take_plan(self_ptr self,
+                                            repository_sql::plan p) {
+  bool owner = from_owner(self);
+  auto reply = reply_handle::take(self);
+  if (!owner) {
+    reply.deliver_error(not_owner(self));
+    return {};
+  }
+  submit(self, op{op_kind::plan, std::move(reply), {}, {}, {}, std::move(p)});
   return {};
 }
 
@@ -655,6 +735,9 @@ session_impl_actor::behavior_type session_impl(self_ptr self,
     [self](rollback_atom) { return take(self, op_kind::rollback); },
     [self](close_atom) { return take(self, op_kind::close); },
     [self](hand_over_atom, caf::actor& next) { return hand_over(self, next); },
+    [self](plan_atom, repository_sql::plan& p) {
+      return take_plan(self, std::move(p));
+    },
     [self](stmt_done_atom, uint64_t seq, result& r, bool in_tx) {
       on_outcome(self, seq, std::move(r), in_tx);
     },

@@ -118,6 +118,31 @@ struct table_schema {
   std::vector<std::string> unsupported_columns() const;
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, column_default& x) {
+  return f(caf::meta::type_name("troupe::column_default"), x.what, x.text);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, column_schema& x) {
+  return f(caf::meta::type_name("troupe::column_schema"), x.name, x.type,
+           x.data_type, x.sql_type, x.max_length, x.precision, x.scale,
+           x.fractional_digits, x.is_unsigned, x.nullable, x.default_value,
+           x.auto_increment, x.on_update, x.generated,
+           x.generation_expression, x.members, x.charset);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unique_key& x) {
+  return f(caf::meta::type_name("troupe::unique_key"), x.name, x.columns);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, table_schema& x) {
+  return f(caf::meta::type_name("troupe::table_schema"), x.database, x.name,
+           x.columns, x.primary_key, x.unique_keys);
+}
+
 /// A statement to run: SQL text with its values (bound, never spliced).
 struct bound_sql {
   std::string sql;

@@ -1,0 +1,345 @@
+#include "repository/repository_actor.hpp"
+
+#include <deque>
+#include <functional>
+#include <memory>
+
+#include <caf/all.hpp>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "engine/no_answer.hpp"
+
+namespace troupe::detail {
+
+namespace {
+
+namespace rs = repository_sql;
+
+using schema_ptr = std::shared_ptr<const table_schema>;
+// Gets the schema, or why there is none.
+using schema_waiter = std::function<void(schema_ptr, const caf::error&)>;
+
+// Requests waiting for the schema, at most.
+constexpr size_t max_waiting = 10000;
+
+struct repository_state {
+  repository_params params;
+  schema_ptr schema;
+  rs::dialect dialect;
+  bool reflecting = false;
+  std::deque<schema_waiter> waiting;
+  static inline const char* name = "troupe.repository";
+};
+
+using self_ptr = repository_actor::stateful_pointer<repository_state>;
+
+// MariaDB 10.5 and later write and read back a row in one statement.
+bool has_insert_returning(const std::string& version) {
+  if (version.find("MariaDB") == std::string::npos)
+    return false;
+  unsigned major = 0;
+  unsigned minor = 0;
+  if (std::sscanf(version.c_str(), "%u.%u", &major, &minor) != 2)
+    return false;
+  return major > 10 || (major == 10 && minor >= 5);
+}
+
+statement to_statement(const bound_sql& x) {
+  return statement{x.sql, x.params};
+}
+
+void finish_reflection(self_ptr self, schema_ptr schema, caf::error err) {
+  auto& st = self->state;
+  st.reflecting = false;
+  if (schema)
+    st.schema = schema;
+  auto waiting = std::move(st.waiting);
+  st.waiting.clear();
+  for (auto& w : waiting)
+    w(schema, err);
+}
+
+// Reflects the table (its columns, keys, and the server's version) through
+// the engine; every waiter gets the outcome.
+void reflect(self_ptr self) {
+  auto& st = self->state;
+  if (st.reflecting)
+    return;
+  st.reflecting = true;
+  auto columns = reflect_columns("", st.params.table);
+  auto keys = reflect_keys("", st.params.table);
+  if (!columns || !keys) {
+    finish_reflection(self, nullptr,
+                      !columns ? columns.error() : keys.error());
+    return;
+  }
+  auto bound = st.params.request_timeout;
+  auto fail = [self, bound](caf::error& err) {
+    finish_reflection(self, nullptr,
+                      when_no_answer(std::move(err),
+                                     if_no_answer::changes_nothing,
+                                     "reflecting the table", bound));
+  };
+  self->request(st.params.engine, bound, query_atom::value,
+                to_statement(*columns))
+    .then(
+      [self, keys = std::move(*keys), bound, fail](result& cols) mutable {
+        self->request(self->state.params.engine, bound, query_atom::value,
+                      to_statement(keys))
+          .then(
+            [self, cols = std::move(cols), bound, fail](result& ks) mutable {
+              auto schema = build_table_schema(self->state.params.table, cols,
+                                               ks);
+              if (!schema) {
+                finish_reflection(self, nullptr, std::move(schema.error()));
+                return;
+              }
+              self->request(self->state.params.engine, bound, ping_atom::value)
+                .then(
+                  [self, schema = std::move(*schema)](ping_info& pong) mutable {
+                    auto& st = self->state;
+                    st.dialect.insert_returning
+                      = has_insert_returning(pong.server_version);
+                    if (auto unknown = schema.unsupported_columns();
+                        !unknown.empty())
+                      spdlog::info("{}: table '{}' has {} column(s) of types "
+                                   "the engine does not know; they are read "
+                                   "as the server sends them and cannot be "
+                                   "written",
+                                   st.params.engine_name, st.params.table,
+                                   unknown.size());
+                    finish_reflection(
+                      self, std::make_shared<const table_schema>(
+                              std::move(schema)),
+                      caf::none);
+                  },
+                  fail);
+            },
+            fail);
+      },
+      fail);
+}
+
+// Calls `k` with the schema, reflecting first if there is none yet.
+void with_schema(self_ptr self, schema_waiter k) {
+  auto& st = self->state;
+  if (st.schema) {
+    k(st.schema, caf::none);
+    return;
+  }
+  if (st.waiting.size() >= max_waiting) {
+    k(nullptr, make_error(errc::overloaded,
+                          fmt::format("{} requests wait for the schema of "
+                                      "'{}'",
+                                      st.waiting.size(), st.params.table)));
+    return;
+  }
+  st.waiting.push_back(std::move(k));
+  reflect(self);
+}
+
+// What a caller may conclude when a plan's answer does not come.
+if_no_answer meaning_of(const rs::plan& p) {
+  switch (p.how) {
+    case rs::shape::written_rows:
+    case rs::shape::affected:
+      return if_no_answer::may_be_applied;
+    default:
+      return if_no_answer::changes_nothing;
+  }
+}
+
+// Runs `p` through the pool: one statement alone, several as a transaction
+// script (one connection, one transaction, deadlocks retried).
+void run_pooled(self_ptr self, const rs::plan& p,
+                caf::typed_response_promise<repository_result> rp) {
+  auto& st = self->state;
+  auto bound = st.params.request_timeout;
+  auto meaning = meaning_of(p);
+  auto fail = [rp, bound, meaning](caf::error& err) mutable {
+    rp.deliver(when_no_answer(std::move(err), meaning,
+                              "the repository operation", bound));
+  };
+  if (p.steps.size() == 1) {
+    self->request(st.params.engine, bound, query_atom::value,
+                  to_statement(p.steps.front()))
+      .then(
+        [rp, p](result& r) mutable {
+          auto out = rs::read_outcome(p, {std::move(r)});
+          if (out)
+            rp.deliver(std::move(*out));
+          else
+            rp.deliver(std::move(out.error()));
+        },
+        fail);
+    return;
+  }
+  transaction_script script;
+  for (const auto& step : p.steps)
+    script.statements.push_back(to_statement(step));
+  self->request(st.params.engine, bound, transaction_atom::value,
+                std::move(script))
+    .then(
+      [rp, p](transaction_outcome& o) mutable {
+        auto out = rs::read_outcome(p, o.results);
+        if (out)
+          rp.deliver(std::move(*out));
+        else
+          rp.deliver(std::move(out.error()));
+      },
+      fail);
+}
+
+using builder
+  = std::function<caf::expected<rs::plan>(const table_schema&,
+                                          const rs::dialect&)>;
+
+// The common path of every operation: schema, plan, then the pool or the
+// session. Through a session the plan is delegated on behalf of the
+// requester, who must own the session.
+caf::typed_response_promise<repository_result>
+operate(self_ptr self, builder build, const session_actor* session) {
+  auto rp = self->make_response_promise<repository_result>();
+  auto in = session != nullptr ? *session : session_actor{};
+  if (session != nullptr && !in) {
+    rp.deliver(make_error(errc::invalid_argument,
+                          "the repository operation names no session"));
+    return rp;
+  }
+  with_schema(self, [self, rp, build = std::move(build),
+                     in](schema_ptr schema, const caf::error& err) mutable {
+    if (!schema) {
+      rp.deliver(err);
+      return;
+    }
+    auto p = build(*schema, self->state.dialect);
+    if (!p) {
+      rp.deliver(std::move(p.error()));
+      return;
+    }
+    if (in)
+      rp.delegate(in, plan_atom::value, std::move(*p));
+    else
+      run_pooled(self, *p, rp);
+  });
+  return rp;
+}
+
+// The schema (reflected first if there is none) as the answer.
+caf::typed_response_promise<table_schema> schema_reply(self_ptr self) {
+  auto rp = self->make_response_promise<table_schema>();
+  with_schema(self, [rp](schema_ptr schema, const caf::error& err) mutable {
+    if (schema)
+      rp.deliver(*schema);
+    else
+      rp.deliver(err);
+  });
+  return rp;
+}
+
+repository_actor::behavior_type repository_impl(self_ptr self,
+                                                repository_params params,
+                                                caf::actor parent) {
+  auto& st = self->state;
+  st.params = std::move(params);
+  self->monitor(parent);
+  self->set_down_handler([self, parent](caf::down_msg& dm) {
+    if (dm.source == parent.address())
+      self->quit(dm.reason);
+  });
+  auto by_key = [](auto fn) {
+    return [fn](const record& key) {
+      return builder{[fn, key](const table_schema& t, const rs::dialect&) {
+        return fn(t, key);
+      }};
+    };
+  };
+  auto get = by_key(rs::get);
+  auto exists = by_key(rs::exists);
+  auto remove = by_key(rs::remove);
+  auto count = builder{[](const table_schema& t, const rs::dialect&) {
+    return rs::count(t);
+  }};
+  auto page = [](page_request req) {
+    return builder{[req](const table_schema& t, const rs::dialect&) {
+      return rs::get_all(t, req);
+    }};
+  };
+  auto find = [](record where, uint32_t limit) {
+    return builder{[where, limit](const table_schema& t, const rs::dialect&) {
+      return rs::find(t, where, limit);
+    }};
+  };
+  auto create = [](record row) {
+    return builder{[row](const table_schema& t, const rs::dialect& d) {
+      return rs::create(t, row, d);
+    }};
+  };
+  auto update = [](record key, record changes) {
+    return builder{[key, changes](const table_schema& t, const rs::dialect&) {
+      return rs::update(t, key, changes);
+    }};
+  };
+  return {
+    [=](get_atom, record& key) { return operate(self, get(key), nullptr); },
+    [=](exists_atom, record& key) {
+      return operate(self, exists(key), nullptr);
+    },
+    [=](count_atom) { return operate(self, count, nullptr); },
+    [=](page_atom, page_request& req) {
+      return operate(self, page(std::move(req)), nullptr);
+    },
+    [=](find_atom, record& where, uint32_t limit) {
+      return operate(self, find(std::move(where), limit), nullptr);
+    },
+    [=](create_atom, record& row) {
+      return operate(self, create(std::move(row)), nullptr);
+    },
+    [=](update_atom, record& key, record& changes) {
+      return operate(self, update(std::move(key), std::move(changes)),
+                     nullptr);
+    },
+    [=](delete_atom, record& key) {
+      return operate(self, remove(key), nullptr);
+    },
+    [=](get_atom, session_actor& s, record& key) {
+      return operate(self, get(key), &s);
+    },
+    [=](exists_atom, session_actor& s, record& key) {
+      return operate(self, exists(key), &s);
+    },
+    [=](count_atom, session_actor& s) { return operate(self, count, &s); },
+    [=](page_atom, session_actor& s, page_request& req) {
+      return operate(self, page(std::move(req)), &s);
+    },
+    [=](find_atom, session_actor& s, record& where, uint32_t limit) {
+      return operate(self, find(std::move(where), limit), &s);
+    },
+    [=](create_atom, session_actor& s, record& row) {
+      return operate(self, create(std::move(row)), &s);
+    },
+    [=](update_atom, session_actor& s, record& key, record& changes) {
+      return operate(self, update(std::move(key), std::move(changes)), &s);
+    },
+    [=](delete_atom, session_actor& s, record& key) {
+      return operate(self, remove(key), &s);
+    },
+    [self](schema_atom) { return schema_reply(self); },
+    [self](refresh_atom) {
+      self->state.schema = nullptr;
+      return schema_reply(self);
+    },
+  };
+}
+
+} // namespace
+
+repository_actor spawn_repository(caf::local_actor* parent,
+                                  repository_params params) {
+  return parent->spawn<caf::monitored>(repository_impl, std::move(params),
+                                       caf::actor_cast<caf::actor>(parent));
+}
+
+} // namespace troupe::detail

@@ -1,0 +1,31 @@
+#pragma once
+
+// The repository actor of one table (troupe/engine.hpp, repository_actor):
+// reflects the table through the engine on first use, builds each
+// operation's SQL (troupe/repository_sql.hpp) and runs it through the pool,
+// or, for the in-session variants, hands it to the session on behalf of the
+// session's owner.
+
+#include <chrono>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "troupe/engine.hpp"
+
+namespace troupe::detail {
+
+struct repository_params {
+  /// Where statements go: the pool supervisor, as an engine.
+  engine_actor engine;
+  std::string table;
+  std::string engine_name;
+  /// How long it waits for the engine's answer (request_bound).
+  std::chrono::milliseconds request_timeout{0};
+};
+
+/// Spawns a repository (monitored by `parent`); it exits when `parent` does.
+repository_actor spawn_repository(caf::local_actor* parent,
+                                  repository_params params);
+
+} // namespace troupe::detail
