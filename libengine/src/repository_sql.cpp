@@ -129,6 +129,41 @@ caf::expected<plan> get(const table_schema& t, const record& key) {
   return by_key(t, key, "SELECT " + *cols + " FROM", "", shape::rows);
 }
 
+caf::expected<plan> get_many(const table_schema& t,
+                             const std::vector<record>& keys) {
+  if (keys.empty() || keys.size() > max_batch)
+    return make_error(errc::invalid_argument,
+                      fmt::format("get_many takes 1 to {} keys (got {})",
+                                  max_batch, keys.size()));
+  auto n = names_of(t);
+  if (!n)
+    return n.error();
+  std::string cols;
+  for (const auto& k : t.primary_key) {
+    auto q = quoted(k);
+    if (!q)
+      return q.error();
+    cols += (cols.empty() ? "" : ", ") + *q;
+  }
+  bool composite = t.primary_key.size() > 1;
+  std::string tuple = composite ? "(" : "";
+  for (size_t i = 0; i < t.primary_key.size(); ++i)
+    tuple += i == 0 ? "?" : ", ?";
+  tuple += composite ? ")" : "";
+  bound_sql step;
+  std::string list;
+  for (const auto& key : keys) {
+    if (auto err = validate(t, key, write_kind::key))
+      return err;
+    list += (list.empty() ? "" : ", ") + tuple;
+    for (const auto& k : t.primary_key)
+      step.params.push_back(*key.find(k));
+  }
+  step.sql = fmt::format("SELECT {} FROM {} WHERE {} IN ({})", n->columns,
+                         n->table, composite ? "(" + cols + ")" : cols, list);
+  return one_step(std::move(step), shape::rows);
+}
+
 caf::expected<plan> exists(const table_schema& t, const record& key) {
   return by_key(t, key, "SELECT 1 FROM", " LIMIT 1", shape::any_row);
 }

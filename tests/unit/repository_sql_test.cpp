@@ -181,3 +181,25 @@ TEST_CASE("outcomes are read by the plan's shape", "[repository_sql]") {
   REQUIRE_FALSE(wrong);
   CHECK(info(wrong.error()).code == errc::internal);
 }
+
+TEST_CASE("get_many looks up many keys in one statement", "[repository_sql]") {
+  auto t = orders();
+  auto p = rs::get_many(t, {{{"region", "eu"}, {"id", 1}},
+                            {{"id", 2}, {"region", "us"}}});
+  REQUIRE(p);
+  CHECK(p->steps[0].sql
+        == "SELECT `region`, `id`, `note` FROM `shop`.`order``s` WHERE "
+           "(`region`, `id`) IN ((?, ?), (?, ?))");
+  CHECK(p->steps[0].params == std::vector<value>{"eu", 1, "us", 2});
+  auto single = t;
+  single.primary_key = {"id"};
+  auto q = rs::get_many(single, {{{"id", 1}}, {{"id", 2}}, {{"id", 3}}});
+  REQUIRE(q);
+  CHECK(q->steps[0].sql.substr(q->steps[0].sql.find("WHERE"))
+        == "WHERE `id` IN (?, ?, ?)");
+  CHECK_FALSE(rs::get_many(single, {}));
+  CHECK_FALSE(rs::get_many(single, {{{"id", 1}}, {{"region", "x"}}}));
+  CHECK_FALSE(rs::get_many(single,
+                           std::vector<record>(rs::max_batch + 1,
+                                               record{{"id", 1}})));
+}

@@ -2,7 +2,10 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 
 #include <caf/all.hpp>
 
@@ -24,12 +27,31 @@ using schema_waiter = std::function<void(schema_ptr, const caf::error&)>;
 // Requests waiting for the schema, at most.
 constexpr size_t max_waiting = 10000;
 
+// Batched lookups running at once, at most; more wait for one to finish.
+constexpr size_t max_batches = 4;
+
+// A get or exists waiting to join a batched lookup.
+struct lookup {
+  record key;
+  std::string id; // the key, normalized
+  bool exists_only = false;
+  caf::typed_response_promise<repository_result> reply;
+  // The last write this repository started before the lookup arrived: the
+  // lookup runs only after it completed (a caller reads its own writes).
+  uint64_t barrier = 0;
+};
+
 struct repository_state {
   repository_params params;
   schema_ptr schema;
   rs::dialect dialect;
   bool reflecting = false;
   std::deque<schema_waiter> waiting;
+  // Read coalescing (pool path, integer keys).
+  std::deque<lookup> lookups;
+  size_t batches = 0;
+  uint64_t write_seq = 0;
+  std::set<uint64_t> writes_running;
   static inline const char* name = "troupe.repository";
 };
 
@@ -151,27 +173,45 @@ if_no_answer meaning_of(const rs::plan& p) {
   }
 }
 
+void flush_lookups(self_ptr self);
+
 // Runs `p` through the pool: one statement alone, several as a transaction
-// script (one connection, one transaction, deadlocks retried).
+// script (one connection, one transaction, deadlocks retried). Writes are
+// counted so that lookups arriving after them wait for them.
 void run_pooled(self_ptr self, const rs::plan& p,
-                caf::typed_response_promise<repository_result> rp) {
+                caf::typed_response_promise<repository_result> reply) {
   auto& st = self->state;
   auto bound = st.params.request_timeout;
   auto meaning = meaning_of(p);
-  auto fail = [rp, bound, meaning](caf::error& err) mutable {
+  uint64_t write = 0;
+  if (meaning == if_no_answer::may_be_applied) {
+    write = ++st.write_seq;
+    st.writes_running.insert(write);
+  }
+  // Every answer passes here: a finished write may release lookups.
+  auto rp = caf::typed_response_promise<repository_result>{reply};
+  auto done = [self, write] {
+    if (write != 0) {
+      self->state.writes_running.erase(write);
+      flush_lookups(self);
+    }
+  };
+  auto fail = [rp, bound, meaning, done](caf::error& err) mutable {
     rp.deliver(when_no_answer(std::move(err), meaning,
                               "the repository operation", bound));
+    done();
   };
   if (p.steps.size() == 1) {
     self->request(st.params.engine, bound, query_atom::value,
                   to_statement(p.steps.front()))
       .then(
-        [rp, p](result& r) mutable {
+        [rp, p, done](result& r) mutable {
           auto out = rs::read_outcome(p, {std::move(r)});
           if (out)
             rp.deliver(std::move(*out));
           else
             rp.deliver(std::move(out.error()));
+          done();
         },
         fail);
     return;
@@ -182,14 +222,178 @@ void run_pooled(self_ptr self, const rs::plan& p,
   self->request(st.params.engine, bound, transaction_atom::value,
                 std::move(script))
     .then(
-      [rp, p](transaction_outcome& o) mutable {
+      [rp, p, done](transaction_outcome& o) mutable {
         auto out = rs::read_outcome(p, o.results);
         if (out)
           rp.deliver(std::move(*out));
         else
           rp.deliver(std::move(out.error()));
+        done();
       },
       fail);
+}
+
+// -- read coalescing ------------------------------------------------------------
+//
+// Concurrent get/exists by key on a table with an integer primary key are
+// answered by one `SELECT ... WHERE pk IN (...)`: the first lookup goes out
+// at once (as a batch of one); lookups arriving while `max_batches` batches
+// run wait and go together in the next one (at most rs::max_batch keys, the
+// same key once). Each caller gets exactly its own row.
+
+// Integer keys compare exactly after normalization; other types (strings
+// with collations, temporal values) are not coalesced.
+bool coalescable(const table_schema& t) {
+  if (!t.has_primary_key())
+    return false;
+  for (const auto& k : t.primary_key) {
+    switch (t.column(k)->type) {
+      case column_type::tinyint:
+      case column_type::smallint:
+      case column_type::mediumint:
+      case column_type::int_:
+      case column_type::bigint:
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+// The key's integers as text ("7", "-3|12"), or nullopt if one is not an
+// integer value.
+std::optional<std::string> normalized(const table_schema& t,
+                                      const record& key) {
+  std::string out;
+  for (const auto& k : t.primary_key) {
+    auto x = key.find(k);
+    if (x == nullptr)
+      return std::nullopt;
+    if (!out.empty())
+      out += '|';
+    if (auto i = x->get_if<int64_t>())
+      out += std::to_string(*i);
+    else if (auto u = x->get_if<uint64_t>())
+      out += std::to_string(*u);
+    else
+      return std::nullopt;
+  }
+  return out;
+}
+
+void run_batch(self_ptr self, std::vector<lookup> batch) {
+  auto& st = self->state;
+  auto schema = st.schema;
+  // One key per distinct id.
+  std::vector<record> keys;
+  std::set<std::string> seen;
+  for (const auto& l : batch)
+    if (seen.insert(l.id).second)
+      keys.push_back(l.key);
+  auto p = rs::get_many(*schema, keys);
+  if (!p) {
+    for (auto& l : batch)
+      l.reply.deliver(p.error());
+    return;
+  }
+  ++st.batches;
+  auto shared = std::make_shared<std::vector<lookup>>(std::move(batch));
+  auto bound = st.params.request_timeout;
+  auto finish = [self] {
+    --self->state.batches;
+    flush_lookups(self);
+  };
+  self->request(st.params.engine, bound, query_atom::value,
+                statement{p->steps[0].sql, p->steps[0].params})
+    .then(
+      [self, shared, schema, finish](result& r) {
+        std::map<std::string, record> rows;
+        for (auto& row : rs::records_of(r.first()))
+          if (auto id = normalized(*schema, row))
+            rows.emplace(std::move(*id), std::move(row));
+        for (auto& l : *shared) {
+          repository_result out;
+          auto i = rows.find(l.id);
+          if (i != rows.end()) {
+            out.count = 1;
+            if (!l.exists_only)
+              out.rows.push_back(i->second);
+          }
+          l.reply.deliver(std::move(out));
+        }
+        finish();
+      },
+      [shared, bound, finish](caf::error& err) {
+        auto e = when_no_answer(std::move(err), if_no_answer::changes_nothing,
+                                "the lookup", bound);
+        for (auto& l : *shared)
+          l.reply.deliver(e);
+        finish();
+      });
+}
+
+// Sends the lookups that may go: while fewer than max_batches run, the
+// waiting ones whose writes completed, in arrival order.
+void flush_lookups(self_ptr self) {
+  auto& st = self->state;
+  while (!st.lookups.empty() && st.batches < max_batches) {
+    std::vector<lookup> batch;
+    std::set<std::string> ids;
+    while (!st.lookups.empty()) {
+      auto& next = st.lookups.front();
+      bool writes_done = st.writes_running.empty()
+                         || *st.writes_running.begin() > next.barrier;
+      if (!writes_done)
+        break;
+      if (ids.count(next.id) == 0 && ids.size() == rs::max_batch)
+        break;
+      ids.insert(next.id);
+      batch.push_back(std::move(next));
+      st.lookups.pop_front();
+    }
+    if (batch.empty())
+      return;
+    run_batch(self, std::move(batch));
+  }
+}
+
+// A get or exists through the pool: coalesced when the key allows it.
+caf::typed_response_promise<repository_result>
+look_up(self_ptr self, record key, bool exists_only) {
+  auto rp = self->make_response_promise<repository_result>();
+  with_schema(self, [self, rp, key = std::move(key),
+                     exists_only](schema_ptr schema,
+                                  const caf::error& err) mutable {
+    if (!schema) {
+      rp.deliver(err);
+      return;
+    }
+    if (auto e = validate(*schema, key, write_kind::key)) {
+      rp.deliver(e);
+      return;
+    }
+    auto id = coalescable(*schema) ? normalized(*schema, key) : std::nullopt;
+    if (!id) {
+      auto p = exists_only ? rs::exists(*schema, key) : rs::get(*schema, key);
+      if (!p)
+        rp.deliver(std::move(p.error()));
+      else
+        run_pooled(self, *p, rp);
+      return;
+    }
+    auto& st = self->state;
+    if (st.lookups.size() >= max_waiting) {
+      rp.deliver(make_error(errc::overloaded,
+                            fmt::format("{} lookups of '{}' wait",
+                                        st.lookups.size(), st.params.table)));
+      return;
+    }
+    st.lookups.push_back(
+      lookup{std::move(key), std::move(*id), exists_only, rp, st.write_seq});
+    flush_lookups(self);
+  });
+  return rp;
 }
 
 using builder
@@ -283,9 +487,11 @@ repository_actor::behavior_type repository_impl(self_ptr self,
     }};
   };
   return {
-    [=](get_atom, record& key) { return operate(self, get(key), nullptr); },
+    [=](get_atom, record& key) {
+      return look_up(self, std::move(key), false);
+    },
     [=](exists_atom, record& key) {
-      return operate(self, exists(key), nullptr);
+      return look_up(self, std::move(key), true);
     },
     [=](count_atom) { return operate(self, count, nullptr); },
     [=](page_atom, page_request& req) {

@@ -120,6 +120,15 @@ caf::expected<plan> get_all(const table_schema& t, const page_request& page);
 caf::expected<plan> find(const table_schema& t, const record& where,
                          uint32_t limit);
 
+/// SELECT the rows with the given primary keys (each validated; at most
+/// `max_batch` keys): `WHERE pk IN (?, …)`, or `WHERE (a, b) IN ((?, ?), …)`
+/// for a composite key. Used to answer many concurrent lookups at once.
+caf::expected<plan> get_many(const table_schema& t,
+                             const std::vector<record>& keys);
+
+/// The most keys `get_many` takes.
+constexpr size_t max_batch = 256;
+
 /// INSERT `row` (validated for create) and read it back as stored.
 caf::expected<plan> create(const table_schema& t, const record& row,
                            dialect d = {});

@@ -3,7 +3,10 @@
 // without a key or without existence, in-session variants with commit and
 // rollback across two repositories, ownership, refresh.
 
+#include <atomic>
 #include <chrono>
+#include <random>
+#include <thread>
 
 #include "actor_fixture.hpp"
 #include "scratch.hpp"
@@ -242,4 +245,83 @@ TEST_CASE_METHOD(repo_fixture,
   auto made = call(users, create_atom::value, record{{"name", "z"}});
   REQUIRE(made);
   CHECK(made->one()->get<int64_t>("age") == 7);
+}
+
+TEST_CASE_METHOD(repo_fixture,
+                 "1,000 concurrent lookups get exactly their own rows from "
+                 "far fewer statements",
+                 "[repository][coalescing]") {
+  db.run("INSERT INTO users (name) SELECT CONCAT('u', seq) FROM seq_1_to_200");
+  auto users = repo("users");
+  REQUIRE(call(users, count_atom::value)->count == 200); // reflected
+  auto before = served();
+  constexpr int callers = 1000;
+  std::atomic<int> answered{0};
+  std::atomic<int> wrong{0};
+  std::mt19937 rng{42};
+  std::uniform_int_distribution<int> pick{1, 250}; // 201-250 do not exist
+  for (int i = 0; i < callers; ++i) {
+    int id = pick(rng);
+    bool exists_only = i % 5 == 0;
+    sys.spawn([=, &answered, &wrong](caf::event_based_actor* a) {
+      auto check = [=, &answered, &wrong](repository_result& r) {
+        bool ok = false;
+        if (exists_only) {
+          ok = r.rows.empty() && r.count == (id <= 200 ? 1u : 0u);
+        } else if (id > 200) {
+          ok = r.one() == nullptr;
+        } else if (r.one() != nullptr) {
+          ok = r.one()->get<int64_t>("id") == id
+               && r.one()->get<std::string>("name")
+                    == "u" + std::to_string(id);
+        }
+        if (!ok)
+          ++wrong;
+        ++answered;
+      };
+      auto fail = [&answered, &wrong](caf::error&) {
+        ++wrong;
+        ++answered;
+      };
+      if (exists_only)
+        a->request(users, 60s, exists_atom::value, record{{"id", id}})
+          .then(check, fail);
+      else
+        a->request(users, 60s, get_atom::value, record{{"id", id}})
+          .then(check, fail);
+    });
+  }
+  auto until = std::chrono::steady_clock::now() + 60s;
+  while (answered < callers && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(answered == callers);
+  CHECK(wrong == 0);
+  auto statements = served() - before;
+  WARN(callers << " lookups answered by " << statements << " statements");
+  CHECK(statements * 4 < callers);
+}
+
+TEST_CASE_METHOD(repo_fixture,
+                 "a lookup sent after a write through the same repository "
+                 "sees the write",
+                 "[repository][coalescing]") {
+  auto users = repo("users");
+  auto made = call(users, create_atom::value, record{{"name", "v0"}});
+  REQUIRE(made);
+  auto id = *made->one()->find("id");
+  // Keep lookups of other keys in flight, so that later ones are batched.
+  for (int round = 1; round <= 30; ++round) {
+    auto name = "v" + std::to_string(round);
+    auto upd = self->request(users, 60s, update_atom::value,
+                             record{{"id", id}}, record{{"name", name}});
+    auto get = self->request(users, 60s, get_atom::value, record{{"id", id}});
+    upd.receive([](repository_result&) {},
+                [](caf::error& e) { FAIL(render(e)); });
+    get.receive(
+      [&](repository_result& r) {
+        REQUIRE(r.one());
+        CHECK(r.one()->get<std::string>("name") == name);
+      },
+      [](caf::error& e) { FAIL(render(e)); });
+  }
 }
