@@ -26,18 +26,12 @@ caf::expected<std::string> table_name(const table_schema& t) {
   return *db + "." + *name;
 }
 
-// Every column, quoted, in the table's order.
-caf::expected<std::string> column_list(const table_schema& t) {
-  std::string out;
-  for (const auto& c : t.columns) {
-    auto q = quoted(c.name);
-    if (!q)
-      return q;
-    if (!out.empty())
-      out += ", ";
-    out += *q;
-  }
-  return out;
+// What rows are read as: every visible column, in the table's order, as
+// the server has them now. Not the reflected list: after an ALTER TABLE the
+// rows still come back whole, and their columns tell the repository that
+// its schema is out of date (schema_drift).
+caf::expected<std::string> column_list(const table_schema&) {
+  return std::string{"*"};
 }
 
 // "`a` = ? AND `b` = ?" over the primary key, with the key's values in
@@ -393,6 +387,26 @@ caf::expected<repository_result> read_outcome(const plan& p,
       break;
   }
   return out;
+}
+
+bool schema_drift(const table_schema& t, const result_set& rows) {
+  const auto& cols = rows.columns();
+  if (cols.empty())
+    return false; // no rows were asked for
+  size_t visible = 0;
+  for (const auto& c : t.columns)
+    if (!c.invisible)
+      ++visible;
+  if (cols.size() != visible)
+    return true;
+  size_t i = 0;
+  for (const auto& c : t.columns) {
+    if (c.invisible)
+      continue;
+    if (cols[i++].name != c.name)
+      return true;
+  }
+  return false;
 }
 
 } // namespace troupe::repository_sql

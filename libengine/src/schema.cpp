@@ -305,6 +305,7 @@ caf::expected<table_schema> build_table_schema(std::string_view table,
     auto extra = lower(text_of(cell(6)).value_or(""));
     c.auto_increment = extra.find("auto_increment") != std::string::npos;
     c.on_update = extra.find("on update") != std::string::npos;
+    c.invisible = extra.find("invisible") != std::string::npos;
     if (extra.find("virtual generated") != std::string::npos
         || extra.find("virtual") == 0)
       c.generated = generated_kind::virtual_column;

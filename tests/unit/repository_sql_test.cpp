@@ -42,7 +42,7 @@ TEST_CASE("key lookups quote names and bind the key in key order",
   REQUIRE(p);
   REQUIRE(p->steps.size() == 1);
   CHECK(p->steps[0].sql
-        == "SELECT `region`, `id`, `note` FROM `shop`.`order``s` WHERE "
+        == "SELECT * FROM `shop`.`order``s` WHERE "
            "`region` = ? AND `id` = ?");
   CHECK(p->steps[0].params == std::vector<value>{"eu", 7});
   auto e = rs::exists(t, {{"region", "eu"}, {"id", 7}});
@@ -74,13 +74,13 @@ TEST_CASE("create returns the row as stored: RETURNING, or a read-back by "
   REQUIRE(p->steps.size() == 1);
   CHECK(p->steps[0].sql
         == "INSERT INTO `shop`.`order``s` (`region`, `note`) VALUES (?, ?) "
-           "RETURNING `region`, `id`, `note`");
+           "RETURNING *");
   CHECK(p->steps[0].params == std::vector<value>{"eu", "hi"});
   auto back = rs::create(t, {{"region", "eu"}}, rs::dialect{false});
   REQUIRE(back);
   REQUIRE(back->steps.size() == 2);
   CHECK(back->steps[1].sql
-        == "SELECT `region`, `id`, `note` FROM `shop`.`order``s` WHERE "
+        == "SELECT * FROM `shop`.`order``s` WHERE "
            "`region` = ? AND `id` = LAST_INSERT_ID()");
   CHECK(back->steps[1].params == std::vector<value>{"eu"});
   auto too_long = rs::create(t, {{"region", "123456789"}});
@@ -116,7 +116,7 @@ TEST_CASE("pages and finds are bounded, ordered and bound",
   auto page = rs::get_all(t, {});
   REQUIRE(page);
   CHECK(page->steps[0].sql
-        == "SELECT `region`, `id`, `note` FROM `shop`.`order``s` ORDER BY "
+        == "SELECT * FROM `shop`.`order``s` ORDER BY "
            "`region`, `id` LIMIT ? OFFSET ?");
   CHECK(page->steps[0].params
         == std::vector<value>{rs::default_limit, uint64_t{0}});
@@ -138,7 +138,7 @@ TEST_CASE("pages and finds are bounded, ordered and bound",
   auto f = rs::find(t, {{"region", "eu"}, {"note", null_t{}}}, 3);
   REQUIRE(f);
   CHECK(f->steps[0].sql
-        == "SELECT `region`, `id`, `note` FROM `shop`.`order``s` WHERE "
+        == "SELECT * FROM `shop`.`order``s` WHERE "
            "`region` = ? AND `note` IS NULL LIMIT ?");
   CHECK(f->steps[0].params == std::vector<value>{"eu", uint32_t{3}});
   CHECK_FALSE(rs::find(t, {{"region", 5}}, 3)); // wrong kind
@@ -188,7 +188,7 @@ TEST_CASE("get_many looks up many keys in one statement", "[repository_sql]") {
                             {{"id", 2}, {"region", "us"}}});
   REQUIRE(p);
   CHECK(p->steps[0].sql
-        == "SELECT `region`, `id`, `note` FROM `shop`.`order``s` WHERE "
+        == "SELECT * FROM `shop`.`order``s` WHERE "
            "(`region`, `id`) IN ((?, ?), (?, ?))");
   CHECK(p->steps[0].params == std::vector<value>{"eu", 1, "us", 2});
   auto single = t;
@@ -202,4 +202,25 @@ TEST_CASE("get_many looks up many keys in one statement", "[repository_sql]") {
   CHECK_FALSE(rs::get_many(single,
                            std::vector<record>(rs::max_batch + 1,
                                                record{{"id", 1}})));
+}
+
+TEST_CASE("rows whose columns differ from the schema show a changed table",
+          "[repository_sql]") {
+  auto t = orders();
+  auto rows_with = [](std::vector<std::string> names) {
+    result_set set;
+    for (auto& n : names) {
+      column c;
+      c.name = n;
+      set.columns().push_back(c);
+    }
+    return set;
+  };
+  CHECK_FALSE(rs::schema_drift(t, rows_with({"region", "id", "note"})));
+  CHECK(rs::schema_drift(t, rows_with({"region", "id", "note", "added"})));
+  CHECK(rs::schema_drift(t, rows_with({"region", "id"})));
+  CHECK(rs::schema_drift(t, rows_with({"region", "note", "id"})));
+  CHECK_FALSE(rs::schema_drift(t, result_set{})); // not a read
+  t.columns[2].invisible = true; // not in SELECT *
+  CHECK_FALSE(rs::schema_drift(t, rows_with({"region", "id"})));
 }

@@ -175,6 +175,35 @@ if_no_answer meaning_of(const rs::plan& p) {
 
 void flush_lookups(self_ptr self);
 
+// The table changed under the repository (rows came back with other
+// columns, or the server does not know a column or the table any more):
+// the next request reflects it again.
+void forget_schema(self_ptr self, const char* why) {
+  auto& st = self->state;
+  if (!st.schema)
+    return;
+  spdlog::info("{}: table '{}' changed ({}); reflecting it again",
+               st.params.engine_name, st.params.table, why);
+  st.schema = nullptr;
+}
+
+// `r` answered a plan of shape `how`: rows of the table are compared with
+// the schema (a COUNT(*) or an OK packet is not such a row).
+void check_rows(self_ptr self, const result& r, rs::shape how) {
+  if (how != rs::shape::rows && how != rs::shape::written_rows)
+    return;
+  auto& st = self->state;
+  if (st.schema && !r.sets().empty()
+      && rs::schema_drift(*st.schema, r.sets().back()))
+    forget_schema(self, "its columns differ");
+}
+
+void check_error(self_ptr self, const caf::error& err) {
+  auto code = info(err).server_code;
+  if (code == 1054 || code == 1146)
+    forget_schema(self, code == 1054 ? "unknown column" : "no such table");
+}
+
 // Runs `p` through the pool: one statement alone, several as a transaction
 // script (one connection, one transaction, deadlocks retried). Writes are
 // counted so that lookups arriving after them wait for them.
@@ -196,7 +225,8 @@ void run_pooled(self_ptr self, const rs::plan& p,
       flush_lookups(self);
     }
   };
-  auto fail = [rp, bound, meaning, done](caf::error& err) mutable {
+  auto fail = [self, rp, bound, meaning, done](caf::error& err) mutable {
+    check_error(self, err);
     rp.deliver(when_no_answer(std::move(err), meaning,
                               "the repository operation", bound));
     done();
@@ -205,7 +235,8 @@ void run_pooled(self_ptr self, const rs::plan& p,
     self->request(st.params.engine, bound, query_atom::value,
                   to_statement(p.steps.front()))
       .then(
-        [rp, p, done](result& r) mutable {
+        [self, rp, p, done](result& r) mutable {
+          check_rows(self, r, p.how);
           auto out = rs::read_outcome(p, {std::move(r)});
           if (out)
             rp.deliver(std::move(*out));
@@ -222,7 +253,9 @@ void run_pooled(self_ptr self, const rs::plan& p,
   self->request(st.params.engine, bound, transaction_atom::value,
                 std::move(script))
     .then(
-      [rp, p, done](transaction_outcome& o) mutable {
+      [self, rp, p, done](transaction_outcome& o) mutable {
+        if (!o.results.empty())
+          check_rows(self, o.results.back(), p.how);
         auto out = rs::read_outcome(p, o.results);
         if (out)
           rp.deliver(std::move(*out));
@@ -308,6 +341,7 @@ void run_batch(self_ptr self, std::vector<lookup> batch) {
                 statement{p->steps[0].sql, p->steps[0].params})
     .then(
       [self, shared, schema, finish](result& r) {
+        check_rows(self, r, rs::shape::rows);
         std::map<std::string, record> rows;
         for (auto& row : rs::records_of(r.first()))
           if (auto id = normalized(*schema, row))
@@ -324,7 +358,8 @@ void run_batch(self_ptr self, std::vector<lookup> batch) {
         }
         finish();
       },
-      [shared, bound, finish](caf::error& err) {
+      [self, shared, bound, finish](caf::error& err) {
+        check_error(self, err);
         auto e = when_no_answer(std::move(err), if_no_answer::changes_nothing,
                                 "the lookup", bound);
         for (auto& l : *shared)

@@ -6,6 +6,9 @@
 // connection (in one transaction when there are several), and the shape of
 // its answer, read from the results by `read_outcome`.
 //
+// Rows are read as `SELECT *` (and `RETURNING *`): whole, as the table is
+// now, so that a changed table shows (schema_drift).
+//
 // Rows are always read with at least one bound value (LIMIT ?), so through
 // the binary protocol: FLOAT columns come back as the stored float widened
 // exactly (the text protocol sends only 6 significant digits, and writing
@@ -145,6 +148,11 @@ caf::expected<plan> remove(const table_schema& t, const record& key);
 /// `internal` when the results do not fit the plan.
 caf::expected<repository_result> read_outcome(const plan& p,
                                               const std::vector<result>& rs);
+
+/// True when the columns of `rows` (read with `SELECT *` or `RETURNING *`)
+/// are not the visible columns of `t` in order: the table changed since it
+/// was reflected.
+bool schema_drift(const table_schema& t, const result_set& rows);
 
 /// The rows of `set` as records named by its columns.
 std::vector<record> records_of(const result_set& set);

@@ -85,6 +85,8 @@ struct column_schema {
   std::vector<std::string> members;
   /// The character set of a text column, e.g. "utf8mb4"; empty otherwise.
   std::string charset;
+  /// INVISIBLE (MariaDB): not in `SELECT *`, only when named.
+  bool invisible = false;
 
   /// True when an INSERT may leave the column out: it has a default, is
   /// nullable, auto-increment or generated.
@@ -129,7 +131,7 @@ typename Inspector::result_type inspect(Inspector& f, column_schema& x) {
            x.data_type, x.sql_type, x.max_length, x.precision, x.scale,
            x.fractional_digits, x.is_unsigned, x.nullable, x.default_value,
            x.auto_increment, x.on_update, x.generated,
-           x.generation_expression, x.members, x.charset);
+           x.generation_expression, x.members, x.charset, x.invisible);
 }
 
 template <class Inspector>
