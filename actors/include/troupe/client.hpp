@@ -23,6 +23,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,45 @@
 namespace troupe {
 
 class client;
+class transaction;
+
+/// A table's repository through the blocking facade: the operations of
+/// `repository_actor` as calls. From `client::repository` (each call in
+/// autocommit, lookups coalesced with other callers') or
+/// `transaction::repository` (each call inside that transaction). Errors
+/// are the repository's (docs/messages.md, "A repository"); no answer in
+/// time: `outcome_unknown` for a write, `query_timeout` for a read, and
+/// inside a transaction `transaction_aborted` (it is then abandoned).
+class repository {
+public:
+  /// The row with this primary key, or none.
+  caf::expected<std::optional<record>> get(record key);
+  caf::expected<bool> exists(record key);
+  caf::expected<uint64_t> count();
+  caf::expected<std::vector<record>> page(page_request page = {});
+  /// Rows whose columns equal `where`; `limit` 0: 100.
+  caf::expected<std::vector<record>> find(record where, uint32_t limit = 0);
+  /// The row as stored (generated id, defaults).
+  caf::expected<record> create(record row);
+  /// The row as updated, or none when no row has this key.
+  caf::expected<std::optional<record>> update(record key, record changes);
+  /// Whether a row was deleted.
+  caf::expected<bool> remove(record key);
+  caf::expected<table_schema> schema();
+
+  const repository_actor& handle() const { return handle_; }
+
+private:
+  friend class client;
+  friend class transaction;
+  repository(client& owner, repository_actor handle, transaction* tx);
+  template <class... Ts>
+  caf::expected<repository_result> call(bool writes, std::string_view what,
+                                        Ts&&... xs);
+  client& owner_;
+  repository_actor handle_;
+  transaction* tx_;
+};
 
 /// The handle a unit of work gets inside `client::transaction`: statements
 /// run in the transaction, in order, on one connection. Once a call fails
@@ -50,11 +90,19 @@ public:
   caf::expected<result> rollback_to(std::string name);
   caf::expected<result> release(std::string name);
 
+  /// The repository of `table`, its calls inside this transaction.
+  caf::expected<troupe::repository> repository(std::string table);
+
 private:
   friend class client;
+  friend class troupe::repository;
   transaction(client& owner, session_actor session);
   template <class... Ts>
   caf::expected<result> ask(std::string_view what, Ts&&... xs);
+  // Sends to `dest` for this transaction (abandoned rules as `ask`).
+  template <class R, class Handle, class... Ts>
+  caf::expected<R> call(const Handle& dest, std::string_view what,
+                        Ts&&... xs);
   client& owner_;
   session_actor session_;
   /// Why the transaction can no longer commit (it was aborted, or a request
@@ -114,6 +162,11 @@ public:
   /// The pool's status. No answer in time: `query_timeout`.
   caf::expected<pool_status> status();
 
+  /// The repository of `table` (of the DSN's database), each call in
+  /// autocommit. Errors: `invalid_argument` for an impossible table name
+  /// (a missing table shows at the first call: `not_found`).
+  caf::expected<troupe::repository> repository(std::string table);
+
   /// Runs `unit` in a transaction, with the seeds' scoped semantics: it
   /// commits when `unit` returns no error, rolls back when it returns an
   /// error or throws (the exception is rethrown after the rollback). On a
@@ -135,6 +188,7 @@ public:
 
 private:
   friend class troupe::transaction;
+  friend class troupe::repository;
   struct impl;
   explicit client(std::unique_ptr<impl> ptr);
   std::unique_ptr<impl> impl_;

@@ -129,6 +129,16 @@ caf::expected<pool_status> client::status() {
                                  status_atom::value);
 }
 
+caf::expected<troupe::repository> client::repository(std::string table) {
+  auto handle = impl_->ask<repository_actor>(if_no_answer::changes_nothing,
+                                             "the repository request",
+                                             repository_atom::value,
+                                             std::move(table));
+  if (!handle)
+    return std::move(handle.error());
+  return troupe::repository{*this, std::move(*handle), nullptr};
+}
+
 caf::error client::disconnect() {
   if (!impl_ || !impl_->engine)
     return {};
@@ -163,8 +173,9 @@ transaction::transaction(client& owner, session_actor session)
 // still run in the open transaction. The transaction is then abandoned:
 // nothing more is sent for it and `client::transaction` rolls it back
 // instead of committing, so "nothing was committed" is the truth.
-template <class... Ts>
-caf::expected<result> transaction::ask(std::string_view what, Ts&&... xs) {
+template <class R, class Handle, class... Ts>
+caf::expected<R> transaction::call(const Handle& dest, std::string_view what,
+                                   Ts&&... xs) {
   if (abandoned_) {
     // Keeps the cause's server code: a deadlock (1213) stays retryable.
     auto x = info(abandoned_);
@@ -172,11 +183,137 @@ caf::expected<result> transaction::ask(std::string_view what, Ts&&... xs) {
                       "nothing more is sent in this transaction: " + x.message,
                       x.server_code, x.sqlstate, false);
   }
-  auto out = owner_.impl_->ask_to<result>(session_, if_no_answer::rolled_back,
-                                          what, std::forward<Ts>(xs)...);
+  auto out = owner_.impl_->ask_to<R>(dest, if_no_answer::rolled_back, what,
+                                     std::forward<Ts>(xs)...);
   if (!out && info(out.error()).code == errc::transaction_aborted)
     abandoned_ = out.error();
   return out;
+}
+
+template <class... Ts>
+caf::expected<result> transaction::ask(std::string_view what, Ts&&... xs) {
+  return call<result>(session_, what, std::forward<Ts>(xs)...);
+}
+
+caf::expected<troupe::repository>
+transaction::repository(std::string table) {
+  auto handle = owner_.impl_->ask<repository_actor>(
+    if_no_answer::changes_nothing, "the repository request",
+    repository_atom::value, std::move(table));
+  if (!handle)
+    return std::move(handle.error());
+  return troupe::repository{owner_, std::move(*handle), this};
+}
+
+// -- repositories -------------------------------------------------------------------
+
+repository::repository(client& owner, repository_actor handle,
+                       transaction* tx)
+  : owner_(owner), handle_(std::move(handle)), tx_(tx) {
+}
+
+// In a transaction the session goes first (the repository hands the
+// operation to it on our behalf); otherwise the operation runs in
+// autocommit.
+template <class... Ts>
+caf::expected<repository_result>
+repository::call(bool writes, std::string_view what, Ts&&... xs) {
+  if (tx_ != nullptr)
+    return tx_->call<repository_result>(handle_, what,
+                                        std::forward<Ts>(xs)...);
+  return owner_.impl_->ask_to<repository_result>(
+    handle_,
+    writes ? if_no_answer::may_be_applied : if_no_answer::changes_nothing,
+    what, std::forward<Ts>(xs)...);
+}
+
+namespace {
+
+std::optional<record> only_row(repository_result& r) {
+  if (r.rows.empty())
+    return std::nullopt;
+  return std::move(r.rows.front());
+}
+
+} // namespace
+
+// The atom, then the session when in a transaction, then the arguments.
+#define TROUPE_REPO_CALL(writes, what, atom, ...)                              \
+  (tx_ != nullptr ? call(writes, what, atom::value, tx_->session_,             \
+                         __VA_ARGS__)                                          \
+                  : call(writes, what, atom::value, __VA_ARGS__))
+
+caf::expected<std::optional<record>> repository::get(record key) {
+  auto r = TROUPE_REPO_CALL(false, "the lookup", get_atom, std::move(key));
+  if (!r)
+    return std::move(r.error());
+  return only_row(*r);
+}
+
+caf::expected<bool> repository::exists(record key) {
+  auto r = TROUPE_REPO_CALL(false, "the lookup", exists_atom, std::move(key));
+  if (!r)
+    return std::move(r.error());
+  return r->count > 0;
+}
+
+caf::expected<uint64_t> repository::count() {
+  auto r = tx_ != nullptr
+             ? call(false, "the count", count_atom::value, tx_->session_)
+             : call(false, "the count", count_atom::value);
+  if (!r)
+    return std::move(r.error());
+  return r->count;
+}
+
+caf::expected<std::vector<record>> repository::page(page_request page) {
+  auto r = TROUPE_REPO_CALL(false, "the page", page_atom, std::move(page));
+  if (!r)
+    return std::move(r.error());
+  return std::move(r->rows);
+}
+
+caf::expected<std::vector<record>> repository::find(record where,
+                                                    uint32_t limit) {
+  auto r = TROUPE_REPO_CALL(false, "the find", find_atom, std::move(where),
+                            limit);
+  if (!r)
+    return std::move(r.error());
+  return std::move(r->rows);
+}
+
+caf::expected<record> repository::create(record row) {
+  auto r = TROUPE_REPO_CALL(true, "the create", create_atom, std::move(row));
+  if (!r)
+    return std::move(r.error());
+  if (r->rows.empty())
+    return record{}; // nothing identifies the row (no key, no RETURNING)
+  return std::move(r->rows.front());
+}
+
+caf::expected<std::optional<record>> repository::update(record key,
+                                                        record changes) {
+  auto r = TROUPE_REPO_CALL(true, "the update", update_atom, std::move(key),
+                            std::move(changes));
+  if (!r)
+    return std::move(r.error());
+  return only_row(*r);
+}
+
+caf::expected<bool> repository::remove(record key) {
+  auto r = TROUPE_REPO_CALL(true, "the delete", delete_atom, std::move(key));
+  if (!r)
+    return std::move(r.error());
+  return r->count > 0;
+}
+
+#undef TROUPE_REPO_CALL
+
+caf::expected<table_schema> repository::schema() {
+  return owner_.impl_->ask_to<table_schema>(handle_,
+                                            if_no_answer::changes_nothing,
+                                            "the schema request",
+                                            schema_atom::value);
 }
 
 caf::expected<result> transaction::query(std::string sql,
