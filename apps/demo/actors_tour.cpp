@@ -20,6 +20,7 @@ namespace troupe::demo {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace std::string_literals;
 
 void say(const std::string& what) {
   std::cout << "\n== " << what << "\n";
@@ -255,6 +256,109 @@ int run_actors_tour(caf::actor_system_config& cfg, engine_config ecfg) {
   std::cout << "   balances: " << balances() << " (nothing committed); "
             << "leased connections: " << status().leased << "\n";
   ask(*engine, query_atom::value, statement{"DROP TABLE troupe_accounts"});
+
+  say("a repository: typed CRUD on a reflected table, without SQL");
+  ask(*engine, query_atom::value,
+      statement{"CREATE OR REPLACE TABLE troupe_products (id INT "
+                "AUTO_INCREMENT PRIMARY KEY, name VARCHAR(40) NOT NULL, "
+                "price DECIMAL(8,2) NOT NULL DEFAULT 1.00, kind "
+                "ENUM('food','drink') NOT NULL DEFAULT 'food')"});
+  auto show = [](const record& r) {
+    std::string out;
+    for (const auto& [name, x] : r.fields())
+      out += fmt::format("{}{}={}", out.empty() ? "" : ", ", name,
+                         to_string(x));
+    return out;
+  };
+  auto repo_step = [&](const std::string& what,
+                       const caf::expected<repository_result>& r) {
+    if (!r)
+      std::cout << fmt::format("   {:<44} -> {}\n", what, render(r.error()));
+    else if (r->one() != nullptr)
+      std::cout << fmt::format("   {:<44} -> {}\n", what, show(*r->one()));
+    else
+      std::cout << fmt::format("   {:<44} -> count {}\n", what, r->count);
+  };
+  auto on_repo = [&](const repository_actor& r, auto... xs) {
+    caf::expected<repository_result> out{make_error(errc::internal, "none")};
+    self->request(r, 10s, xs...)
+      .receive([&](repository_result& x) { out = std::move(x); },
+               [&](caf::error& e) { out = std::move(e); });
+    return out;
+  };
+  repository_actor products;
+  self->request(*engine, 10s, repository_atom::value, "troupe_products"s)
+    .receive([&](repository_actor& r) { products = std::move(r); },
+             [](caf::error& e) { std::cerr << render(e) << "\n"; });
+  self->request(products, 10s, schema_atom::value)
+    .receive(
+      [](const table_schema& t) {
+        std::string cols;
+        for (const auto& c : t.columns)
+          cols += fmt::format("{}{} {}", cols.empty() ? "" : ", ", c.name,
+                              c.sql_type);
+        std::cout << fmt::format("   reflected: {} ({}), primary key {}\n",
+                                 t.name, cols, t.primary_key.front());
+      },
+      [](caf::error& e) { std::cout << "   " << render(e) << "\n"; });
+  repo_step("create {name=tea}",
+            on_repo(products, create_atom::value, record{{"name", "tea"}}));
+  repo_step("create {name=juice, kind=drink, price=2.50}",
+            on_repo(products, create_atom::value,
+                    record{{"name", "juice"}, {"kind", "drink"},
+                           {"price", decimal{"2.50"}}}));
+  repo_step("create {name=soup, kind=dessert}",
+            on_repo(products, create_atom::value,
+                    record{{"name", "soup"}, {"kind", "dessert"}}));
+  repo_step("update id 1: price 3.20",
+            on_repo(products, update_atom::value, record{{"id", 1}},
+                    record{{"price", decimal{"3.20"}}}));
+  {
+    // Many actors look rows up at once; the repository answers them with
+    // a few `WHERE id IN (...)` statements.
+    auto before = status().served;
+    constexpr int lookups = 200;
+    // Shared: a late answer must not outlive what it counts into.
+    auto right = std::make_shared<std::atomic<int>>(0);
+    auto done = std::make_shared<std::atomic<int>>(0);
+    for (int i = 0; i < lookups; ++i)
+      sys.spawn([products, right, done,
+                 id = 1 + i % 2](caf::event_based_actor* a) {
+        a->request(products, 10s, get_atom::value, record{{"id", id}})
+          .then(
+            [right, done, id](const repository_result& r) {
+              if (r.one() && r.one()->get<int64_t>("id") == id)
+                ++*right;
+              ++*done;
+            },
+            [done](caf::error&) { ++*done; });
+      });
+    for (int i = 0; i < 500 && *done < lookups; ++i)
+      std::this_thread::sleep_for(10ms);
+    std::cout << fmt::format("   {} actors looked up rows at once: {} right "
+                             "answers from {} statements\n",
+                             lookups, right->load(),
+                             status().served - before);
+  }
+  {
+    caf::expected<session_actor> s{make_error(errc::internal, "none")};
+    self->request(*engine, 10s, session_atom::value, session_options{})
+      .receive([&](session_actor& x) { s = std::move(x); },
+               [&](caf::error& e) { s = std::move(e); });
+    if (s) {
+      step("begin", ask(*s, begin_atom::value, transaction_options{}));
+      repo_step("in the session: create {name=cake}",
+                on_repo(products, create_atom::value, *s,
+                        record{{"name", "cake"}}));
+      step("rollback", ask(*s, rollback_atom::value));
+      ask(*s, close_atom::value);
+    }
+  }
+  repo_step("count (the cake was rolled back)",
+            on_repo(products, count_atom::value));
+  repo_step("delete id 2",
+            on_repo(products, delete_atom::value, record{{"id", 2}}));
+  ask(*engine, query_atom::value, statement{"DROP TABLE troupe_products"});
 
   say("dispose: running statements finish, every connection is closed");
   self->request(*engine, 30s, dispose_atom::value)
