@@ -19,9 +19,10 @@ using namespace troupe;
 namespace {
 
 // Under AddressSanitizer freed memory stays in its quarantine (256 MiB by
-// default), so the peak resident memory says nothing about what the driver
-// keeps: the bounds below are checked only without it.
-#if defined(__SANITIZE_ADDRESS__)
+// default), and under ThreadSanitizer every byte touched has shadow memory
+// several times its size, so the peak resident memory says nothing about
+// what the driver keeps: the bounds below are checked only without them.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool rss_measures_the_driver = false;
 #else
 constexpr bool rss_measures_the_driver = true;
