@@ -34,9 +34,11 @@ caf::behavior requester(caf::event_based_actor* self, engine_actor engine,
   *next = [=](int k) {
     if (k == n) {
       ++*finished;
+      self->quit();
+      // Break the self-reference last: it destroys this closure, so only
+      // locals may be used afterwards.
       auto keep = next;
       *keep = nullptr;
-      self->quit();
       return;
     }
     self

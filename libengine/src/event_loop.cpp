@@ -127,6 +127,10 @@ public:
     epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
   }
 
+  void forget(int fd) override {
+    watched_.erase(fd);
+  }
+
   timer_id schedule(clock::duration delay, task t) override {
     auto id = ++next_timer_;
     auto when = clock::now() + delay;

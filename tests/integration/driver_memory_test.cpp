@@ -18,6 +18,16 @@ using namespace troupe;
 
 namespace {
 
+// Under AddressSanitizer freed memory stays in its quarantine (256 MiB by
+// default), and under ThreadSanitizer every byte touched has shadow memory
+// several times its size, so the peak resident memory says nothing about
+// what the driver keeps: the bounds below are checked only without them.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool rss_measures_the_driver = false;
+#else
+constexpr bool rss_measures_the_driver = true;
+#endif
+
 // The process's peak resident memory (VmHWM), in KiB.
 long peak_rss_kib() {
   std::ifstream in{"/proc/self/status"};
@@ -98,7 +108,8 @@ TEST_CASE("a row packet far beyond max_result_bytes is refused before it is "
   CHECK((e.code == errc::result_too_large || e.code == errc::connection_lost));
   CHECK(e.fatal);
   // At most the 16 MiB of slack were read, never the 60 MiB row.
-  CHECK(grown < 32 * 1024);
+  if (rss_measures_the_driver)
+    CHECK(grown < 32 * 1024);
 }
 
 TEST_CASE("a row somewhat over max_result_bytes is read, dropped, and the "
@@ -151,6 +162,7 @@ TEST_CASE("a server sending result set after result set with large info "
   auto growth_kib = peak_rss_kib() - before;
   INFO("peak memory grew by " << growth_kib << " KiB");
   // max_result_bytes plus one packet in libmariadb's buffer, and slack.
-  CHECK(growth_kib < 16 * 1024);
+  if (rss_measures_the_driver)
+    CHECK(growth_kib < 16 * 1024);
   CHECK((*conn)->query("DO 1")); // still in sync
 }

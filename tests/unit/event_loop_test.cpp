@@ -209,3 +209,29 @@ TEST_CASE("stopping a driven loop runs its pending tasks and refuses new ones",
   CHECK_FALSE(loop->post([&] { ++ran; }));
   CHECK(ran == 5);
 }
+
+TEST_CASE("a loop forgets a descriptor closed under it without touching the "
+          "number, and watches the number again when it is reused",
+          "[event_loop]") {
+  auto loop = make_driven_epoll_loop("test-driven");
+  recording_handler first;
+  int number = -1;
+  {
+    pipe_fds p;
+    number = p.read_end();
+    loop->watch(number, io_read, &first);
+    CHECK(loop->watched_count() == 1);
+  } // closed by its owner, as libmariadb closes a failed connection's socket
+  loop->forget(number);
+  CHECK(loop->watched_count() == 0);
+  // The number comes back for a new descriptor (the lowest free one): the
+  // new file is watched from scratch and reports to its own handler.
+  pipe_fds q;
+  REQUIRE(q.read_end() == number);
+  recording_handler second;
+  loop->watch(q.read_end(), io_read, &second);
+  q.put('x');
+  CHECK(drive_until(*loop, [&] { return second.calls > 0; }));
+  CHECK(first.calls == 0);
+  loop->unwatch(q.read_end());
+}

@@ -57,6 +57,13 @@ public:
   /// Stops watching `fd`. Call before closing it.
   virtual void unwatch(int fd) = 0;
 
+  /// Stops watching `fd` after someone else closed it (libmariadb closes
+  /// its socket itself when a connection fails): drops the registration
+  /// without a system call on the number, which by now may name a file that
+  /// another thread opened. Closing took the file out of the epoll set; a
+  /// late event of it is dropped by its registration's generation.
+  virtual void forget(int fd) = 0;
+
   /// Runs `t` once after `delay`. Returns an id for `cancel`.
   virtual timer_id schedule(clock::duration delay, task t) = 0;
 

@@ -281,7 +281,13 @@ void async_connection::unwatch() {
     wire_timer_ = 0;
   }
   if (fd_ >= 0) {
-    loop_.unwatch(fd_);
+    // libmariadb closes its socket itself when the connection fails (and
+    // while connecting, before it tries the next address): the number is
+    // then no longer ours to hand to epoll_ctl.
+    if (conn_.socket() == fd_)
+      loop_.unwatch(fd_);
+    else
+      loop_.forget(fd_);
     fd_ = -1;
   }
 }

@@ -3,6 +3,8 @@
 
 #include "mariadb/auth_guard.hpp"
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
@@ -26,14 +28,20 @@ bool find_policy(const MYSQL* m, auth_policy& out) {
   return true;
 }
 
+// Copies `text` into a fixed-size field of MYSQL, cut to fit, terminated.
+template <size_t N>
+void copy_field(char (&dst)[N], const char* text) {
+  auto n = std::min(std::strlen(text), N - 1);
+  std::memcpy(dst, text, n);
+  dst[n] = '\0';
+}
+
 // Records an error the way libmariadb's own plugins do (which use an
 // internal function): run_plugin_auth keeps an error already set.
 int refuse(MYSQL* m, unsigned code, const char* sqlstate, const char* text) {
   m->net.last_errno = code;
-  std::strncpy(m->net.sqlstate, sqlstate, sizeof(m->net.sqlstate) - 1);
-  m->net.sqlstate[sizeof(m->net.sqlstate) - 1] = '\0';
-  std::strncpy(m->net.last_error, text, sizeof(m->net.last_error) - 1);
-  m->net.last_error[sizeof(m->net.last_error) - 1] = '\0';
+  copy_field(m->net.sqlstate, sqlstate);
+  copy_field(m->net.last_error, text);
   return CR_ERROR;
 }
 
