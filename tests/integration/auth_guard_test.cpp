@@ -98,7 +98,10 @@ TEST_CASE("without TLS, methods that expose the password get no password",
                                                  : mariadb::tls_mode::preferred;
       auto e = connect_failure(opts);
       CHECK(e.code == errc::auth_failed);
-      CHECK_THAT(e.message, Catch::Contains(r.plugin));
+      // The message names the refused family and the way out; the exact
+      // method is not known any more when the error is classified
+      // (libmariadb freed the switch request with its buffer).
+      CHECK_THAT(e.message, Catch::Contains("not allowed on this connection"));
       CHECK_THAT(e.message, Catch::Contains("cleartext_auth"));
       const auto& sent = server.received();
       CHECK_FALSE(sent.empty()); // the first answer (user name) was read

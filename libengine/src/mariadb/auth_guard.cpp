@@ -132,19 +132,4 @@ void forget_auth_policy(MYSQL* m) {
   policies.erase(m);
 }
 
-std::string requested_auth_plugin(MYSQL* m) {
-  // After an authentication switch request (0xFE, name, NUL, data) the
-  // packet is still in the read buffer, NUL-terminated by libmariadb.
-  const unsigned char* p = m->net.read_pos;
-  if (p == nullptr || p[0] != 0xFE)
-    return {};
-  std::string out;
-  for (++p; *p != 0 && out.size() < 64; ++p) {
-    if (*p < 0x20 || *p > 0x7E)
-      return {};
-    out.push_back(static_cast<char>(*p));
-  }
-  return out;
-}
-
 } // namespace troupe::mariadb::detail

@@ -49,8 +49,4 @@ void set_auth_policy(MYSQL* m, auth_policy policy);
 /// Drops the policy of `m`; call before `mysql_close(m)`.
 void forget_auth_policy(MYSQL* m);
 
-/// For messages: the plugin named by the authentication switch request
-/// that `m` read last, printable ASCII only, or "" when there is none.
-std::string requested_auth_plugin(MYSQL* m);
-
 } // namespace troupe::mariadb::detail

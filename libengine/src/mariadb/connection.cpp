@@ -230,10 +230,13 @@ caf::error connection::classify(unsigned code, const char* sqlstate,
   if (connecting) {
     broken_ = true;
     if (code == CR_PLUGIN_NOT_ALLOWED) {
-      auto name = detail::requested_auth_plugin(mysql_);
-      if (name.empty() && options_.tls == tls_mode::required)
-        // The greeting offered neither TLS nor plugin authentication, so
-        // the guard never ran: refused before anything was sent.
+      // Methods are narrowed only where TLS is missing: with tls=required
+      // that means the server did not offer it (the guard refused before
+      // anything was sent, or never ran because the greeting offered no
+      // plugin authentication either). The switch request that named the
+      // refused method is gone by now (libmariadb freed its buffer when the
+      // connect failed), so the message names the family, not the method.
+      if (options_.tls == tls_mode::required)
         return make_error(errc::connect_failed,
                           fmt::format("cannot connect to {}: tls=required "
                                       "but the server does not offer TLS; "
@@ -242,15 +245,17 @@ caf::error connection::classify(unsigned code, const char* sqlstate,
                           static_cast<uint16_t>(code), state, true);
       return make_error(errc::auth_failed,
                         fmt::format("cannot connect to {}: the server asked "
-                                    "for authentication method '{}', which "
-                                    "is not allowed on this connection: "
+                                    "for an authentication method that is "
+                                    "not allowed on this connection because "
                                     "without TLS it would expose the "
-                                    "password (use tls=required or "
+                                    "password (mysql_clear_password, "
+                                    "dialog, or sha256_password / "
+                                    "caching_sha2_password without the "
+                                    "server's key); use tls=required or "
                                     "verify_*, server_public_key=FILE, or "
                                     "opt in with cleartext_auth=true or "
-                                    "get_server_public_key=true)",
-                                    options_.address(),
-                                    name.empty() ? "?" : name),
+                                    "get_server_public_key=true",
+                                    options_.address()),
                         static_cast<uint16_t>(code), state, true);
     }
     auto kind = is_auth_error(code) ? errc::auth_failed : errc::connect_failed;

@@ -2,6 +2,7 @@
 // (The node-loss cases need a process to kill: tests/faults/.)
 
 #include <chrono>
+#include <thread>
 
 #include "actor_fixture.hpp"
 #include "troupe/client.hpp"
@@ -105,10 +106,17 @@ TEST_CASE_METHOD(two_nodes,
                               statement{"SELECT * FROM no_such_table"});
   REQUIRE_FALSE(bad);
   CHECK(info(bad.error()).server_code == 1146);
-  auto st = ask_from<pool_status>(me, guard, status_atom::value);
-  REQUIRE(st);
-  CHECK(st->served >= 1);
-  CHECK(st->failed_requests >= 1);
+  // The status crosses too; the pool counts a request when its loop
+  // reports it, which may come after the answer: wait for both.
+  auto counted = [&] {
+    auto st = ask_from<pool_status>(me, guard, status_atom::value);
+    REQUIRE(st);
+    return st->served >= 1 && st->failed_requests >= 1;
+  };
+  auto until = std::chrono::steady_clock::now() + 10s;
+  while (!counted() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  CHECK(counted());
   auto pong = ask_from<ping_info>(me, guard, ping_atom::value);
   CHECK(pong);
 }
