@@ -248,8 +248,10 @@ caf::error validate_value(const column_schema& c, const value& x) {
       std::string text;
       if (auto dec = x.get_if<decimal>())
         text = dec->text;
-      else if (x.kind() == value_kind::int64 || x.kind() == value_kind::uint64)
-        text = *x.as<std::string>();
+      else if (auto i = x.get_if<int64_t>())
+        text = std::to_string(*i);
+      else if (auto u = x.get_if<uint64_t>())
+        text = std::to_string(*u);
       else if (x.kind() == value_kind::float64)
         return std::isfinite(*x.get_if<double>())
                  ? caf::error{}
