@@ -208,7 +208,7 @@ void check_error(self_ptr self, const caf::error& err) {
 // script (one connection, one transaction, deadlocks retried). Writes are
 // counted so that lookups arriving after them wait for them.
 void run_pooled(self_ptr self, const rs::plan& p,
-                caf::typed_response_promise<repository_result> reply) {
+                caf::typed_response_promise<repository_result> rp) {
   auto& st = self->state;
   auto bound = st.params.request_timeout;
   auto meaning = meaning_of(p);
@@ -218,7 +218,6 @@ void run_pooled(self_ptr self, const rs::plan& p,
     st.writes_running.insert(write);
   }
   // Every answer passes here: a finished write may release lookups.
-  auto rp = caf::typed_response_promise<repository_result>{reply};
   auto done = [self, write] {
     if (write != 0) {
       self->state.writes_running.erase(write);
@@ -231,20 +230,21 @@ void run_pooled(self_ptr self, const rs::plan& p,
                               "the repository operation", bound));
     done();
   };
+  // The results of the plan's steps, however they were run.
+  auto succeed = [self, rp, p, done](const std::vector<result>& rs) mutable {
+    if (!rs.empty())
+      check_rows(self, rs.back(), p.how);
+    auto out = rs::read_outcome(p, rs);
+    if (out)
+      rp.deliver(std::move(*out));
+    else
+      rp.deliver(std::move(out.error()));
+    done();
+  };
   if (p.steps.size() == 1) {
     self->request(st.params.engine, bound, query_atom::value,
                   to_statement(p.steps.front()))
-      .then(
-        [self, rp, p, done](result& r) mutable {
-          check_rows(self, r, p.how);
-          auto out = rs::read_outcome(p, {std::move(r)});
-          if (out)
-            rp.deliver(std::move(*out));
-          else
-            rp.deliver(std::move(out.error()));
-          done();
-        },
-        fail);
+      .then([succeed](result& r) mutable { succeed({std::move(r)}); }, fail);
     return;
   }
   transaction_script script;
@@ -252,18 +252,8 @@ void run_pooled(self_ptr self, const rs::plan& p,
     script.statements.push_back(to_statement(step));
   self->request(st.params.engine, bound, transaction_atom::value,
                 std::move(script))
-    .then(
-      [self, rp, p, done](transaction_outcome& o) mutable {
-        if (!o.results.empty())
-          check_rows(self, o.results.back(), p.how);
-        auto out = rs::read_outcome(p, o.results);
-        if (out)
-          rp.deliver(std::move(*out));
-        else
-          rp.deliver(std::move(out.error()));
-        done();
-      },
-      fail);
+    .then([succeed](transaction_outcome& o) mutable { succeed(o.results); },
+          fail);
 }
 
 // -- read coalescing ------------------------------------------------------------

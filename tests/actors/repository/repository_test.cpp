@@ -342,7 +342,8 @@ TEST_CASE_METHOD(repo_fixture,
   auto made = call(users, create_atom::value, record{{"name", "v0"}});
   REQUIRE(made);
   auto id = *made->one()->find("id");
-  // Keep lookups of other keys in flight, so that later ones are batched.
+  // The update and the lookup are both sent before either answer comes:
+  // the lookup reaches the repository while the update still runs.
   for (int round = 1; round <= 30; ++round) {
     auto name = "v" + std::to_string(round);
     auto upd = self->request(users, 60s, update_atom::value,
