@@ -296,6 +296,161 @@ caf::expected<plan> create(const table_schema& t, const record& row,
   return p;
 }
 
+namespace {
+
+// The bytes a value adds to an execution request, as the driver's request
+// size check counts them (an upper bound), plus its share of the null
+// bitmap and type header.
+size_t request_bytes(const value& x) {
+  size_t payload = 16;
+  if (auto s = x.get_if<std::string>())
+    payload = s->size();
+  else if (auto b = x.get_if<bytes>())
+    payload = b->size();
+  else if (auto d = x.get_if<decimal>())
+    payload = d->text.size();
+  return 9 + payload + 3;
+}
+
+// One row's values in schema order, and which columns they are.
+struct ordered_row {
+  std::vector<size_t> columns; // positions in the schema
+  std::vector<value> values;
+  size_t bytes = 0;
+};
+
+ordered_row order_row(const table_schema& t, record& row) {
+  auto fields = row.take_fields();
+  std::vector<std::pair<size_t, value*>> at;
+  at.reserve(fields.size());
+  for (auto& [name, x] : fields) {
+    size_t i = 0;
+    while (t.columns[i].name != name)
+      ++i; // validated: the column exists
+    at.emplace_back(i, &x);
+  }
+  std::sort(at.begin(), at.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  ordered_row out;
+  out.columns.reserve(at.size());
+  out.values.reserve(at.size());
+  for (auto& [i, x] : at) {
+    out.columns.push_back(i);
+    out.bytes += request_bytes(*x);
+    out.values.push_back(std::move(*x));
+  }
+  return out;
+}
+
+// INSERT INTO <table> (<columns>) VALUES (?, ...) repeated `rows` times.
+std::string insert_sql(const std::string& table, const table_schema& t,
+                       const std::vector<size_t>& columns, size_t rows) {
+  std::string names;
+  std::string marks = "(";
+  for (auto i : columns) {
+    names += (names.empty() ? "" : ", ")
+             + *sql::quote_identifier(t.columns[i].name);
+    marks += marks.size() == 1 ? "?" : ", ?";
+  }
+  marks += ')';
+  std::string out = fmt::format("INSERT INTO {} ({}) VALUES ", table, names);
+  out.reserve(out.size() + rows * (marks.size() + 2));
+  for (size_t r = 0; r < rows; ++r) {
+    if (r > 0)
+      out += ", ";
+    out += marks;
+  }
+  return out;
+}
+
+constexpr size_t max_statement_params = 65535;
+
+} // namespace
+
+caf::expected<plan> create_many(const table_schema& t,
+                                std::vector<record> rows,
+                                const bulk_options& o) {
+  if (rows.empty())
+    return make_error(errc::invalid_argument, "create_many got no rows");
+  if (rows.size() > max_create_many)
+    return make_error(errc::invalid_argument,
+                      fmt::format("create_many takes at most {} rows per "
+                                  "call ({} given)",
+                                  max_create_many, rows.size()));
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (auto err = validate(t, rows[i], write_kind::create)) {
+      auto x = info(err);
+      return make_error(x.code, fmt::format("row {}: {}", i, x.message));
+    }
+  auto name = table_name(t);
+  if (!name)
+    return name.error();
+  for (const auto& c : t.columns)
+    if (auto q = quoted(c.name); !q)
+      return q.error();
+  std::vector<ordered_row> ordered;
+  ordered.reserve(rows.size());
+  for (auto& r : rows)
+    ordered.push_back(order_row(t, r));
+  rows.clear();
+  rows.shrink_to_fit();
+  auto budget = std::max<size_t>(o.max_step_bytes, 1);
+  plan p;
+  p.how = shape::inserted;
+  p.atomic = true;
+  // Runs of rows naming the same columns, cut into steps.
+  size_t i = 0;
+  while (i < ordered.size()) {
+    const auto& columns = ordered[i].columns;
+    size_t end = i;
+    size_t widest = 0;
+    while (end < ordered.size() && ordered[end].columns == columns) {
+      widest = std::max(widest, ordered[end].bytes);
+      ++end;
+    }
+    auto width = std::max<size_t>(columns.size(), 1);
+    if (o.array_binding && !columns.empty()) {
+      // Greedy by bytes: one INSERT, a parameter set per row.
+      while (i < end) {
+        bound_sql step;
+        step.sql = insert_sql(*name, t, columns, 1);
+        size_t bytes = 0;
+        size_t first = i;
+        while (i < end && (i == first || bytes + ordered[i].bytes <= budget)) {
+          bytes += ordered[i].bytes;
+          ++i;
+        }
+        step.params.reserve((i - first) * columns.size());
+        for (size_t r = first; r < i; ++r)
+          for (auto& x : ordered[r].values)
+            step.params.push_back(std::move(x));
+        step.sets = static_cast<uint32_t>(i - first);
+        p.steps.push_back(std::move(step));
+      }
+    } else {
+      // Multi-row INSERTs of one size (the last may be shorter), so that
+      // the server prepares two statements, not one per step.
+      auto per_step = std::min(max_statement_params / width,
+                               std::max<size_t>(budget / std::max<size_t>(
+                                                           widest, 1),
+                                                1));
+      per_step = std::max<size_t>(per_step, 1);
+      while (i < end) {
+        auto n = std::min(per_step, end - i);
+        bound_sql step;
+        step.sql = insert_sql(*name, t, columns, n);
+        step.params.reserve(n * columns.size());
+        for (size_t r = i; r < i + n; ++r)
+          for (auto& x : ordered[r].values)
+            step.params.push_back(std::move(x));
+        i += n;
+        p.steps.push_back(std::move(step));
+      }
+    }
+  }
+  return p;
+}
+
 caf::expected<plan> update(const table_schema& t, const record& key,
                            const record& changes) {
   if (auto err = validate(t, key, write_kind::key))
@@ -384,6 +539,11 @@ caf::expected<repository_result> read_outcome(const plan& p,
     }
     case shape::any_row:
       out.count = last.row_count() > 0 ? 1 : 0;
+      break;
+    case shape::inserted:
+      for (const auto& r : rs)
+        out.count += r.first().affected_rows;
+      out.first_id = rs.front().first().last_insert_id;
       break;
   }
   return out;

@@ -135,6 +135,30 @@ struct actor_fixture {
     }
   }
 
+  /// Requests the pool answered (served or failed).
+  uint64_t served(const engine_actor& engine) {
+    auto st = status(engine);
+    return st.served + st.failed_requests;
+  }
+
+  /// `served`, once the count stopped moving and no connection is busy: a
+  /// loop reports a finished request to the supervisor after its answer
+  /// went out, so the count can lag the answers a little.
+  uint64_t settled_served(const engine_actor& engine) {
+    auto last = served(engine);
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+    while (std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+      auto st = status(engine);
+      auto now = st.served + st.failed_requests;
+      if (now == last && st.busy == 0)
+        return now;
+      last = now;
+    }
+    FAIL("the pool's request count did not settle");
+    return last;
+  }
+
   caf::expected<dispose_report> dispose(const engine_actor& engine) {
     self->monitor(engine);
     auto report = ask<dispose_report>(engine, dispose_atom::value);

@@ -20,12 +20,7 @@ using namespace std::string_literals;
 
 namespace {
 
-uint64_t session_status(mariadb::sync_connection& conn, const char* name) {
-  auto res = conn.query(fmt::format("SHOW SESSION STATUS LIKE '{}'", name));
-  REQUIRE(res);
-  REQUIRE(res->row_count() == 1);
-  return std::stoull(*res->row(0).get<std::string>(1));
-}
+using test::session_status;
 
 } // namespace
 

@@ -245,9 +245,11 @@ relay::relay(uint16_t upstream_port, uint32_t strip)
 }
 
 relay::relay(uint16_t upstream_port, uint32_t strip, int connections,
-             std::string version_from, std::string version_to)
+             std::string version_from, std::string version_to,
+             uint32_t strip_mariadb)
   : upstream_(upstream_port),
     strip_(strip),
+    strip_mariadb_(strip_mariadb),
     connections_(connections),
     version_from_(std::move(version_from)),
     version_to_(std::move(version_to)) {
@@ -307,6 +309,12 @@ void relay::serve(int cfd) {
   };
   clear(at, strip_ & 0xFFFF);
   clear(at + 2 + 1 + 2, strip_ >> 16);
+  // MariaDB's extended capabilities: after the upper capability bits, the
+  // auth data length and six filler bytes.
+  if (strip_mariadb_ != 0 && g.size() >= at + 14 + 4) {
+    clear(at + 14, strip_mariadb_ & 0xFFFF);
+    clear(at + 16, strip_mariadb_ >> 16);
+  }
   if (!client.send_packet(0, g))
     return;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{15};

@@ -92,8 +92,11 @@ public:
   /// 10 s of the previous one), and replaces `version_from` in the server
   /// version of the greeting with `version_to` (the same length), e.g. to
   /// present MariaDB as another server.
+  /// `strip_mariadb`: MariaDB's extended capability bits (the greeting's
+  /// last four filler bytes) cleared too, e.g. 4 for bulk operations.
   relay(uint16_t upstream_port, uint32_t strip, int connections,
-        std::string version_from, std::string version_to);
+        std::string version_from, std::string version_to,
+        uint32_t strip_mariadb = 0);
   ~relay();
 
   uint16_t port() const { return port_; }
@@ -108,6 +111,7 @@ private:
   uint16_t port_ = 0;
   uint16_t upstream_;
   uint32_t strip_;
+  uint32_t strip_mariadb_ = 0;
   int connections_ = 1;
   std::string version_from_;
   std::string version_to_;

@@ -14,6 +14,16 @@
 
 namespace troupe::test {
 
+uint64_t session_status(mariadb::sync_connection& conn, const char* name) {
+  auto res = conn.query(fmt::format("SHOW SESSION STATUS LIKE '{}'", name));
+  if (!res || res->row_count() != 1)
+    throw std::runtime_error(fmt::format("no session status {}", name));
+  auto text = res->row(0).get<std::string>(1);
+  if (!text)
+    throw std::runtime_error(fmt::format("session status {} unreadable", name));
+  return std::stoull(*text);
+}
+
 uint64_t running_thread(mariadb::sync_connection& admin,
                         const std::string& info_like, const std::string& db) {
   for (int i = 0; i < 500; ++i) {

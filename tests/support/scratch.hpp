@@ -19,6 +19,10 @@ mariadb::connect_options server_options();
 std::unique_ptr<mariadb::sync_connection>
 connect(const mariadb::connect_options& options = server_options());
 
+/// A session status counter of `conn` (SHOW SESSION STATUS LIKE `name`);
+/// throws when there is none.
+uint64_t session_status(mariadb::sync_connection& conn, const char* name);
+
 /// Waits (bounded, about 5 s) until the server runs a statement whose text
 /// matches the LIKE pattern `info_like` (in database `db` when not empty);
 /// returns its server thread id, or 0 when none showed up.

@@ -224,3 +224,114 @@ TEST_CASE("rows whose columns differ from the schema show a changed table",
   t.columns[2].invisible = true; // not in SELECT *
   CHECK_FALSE(rs::schema_drift(t, rows_with({"region", "id"})));
 }
+
+TEST_CASE("create_many binds every row, in schema order, in steps under the "
+          "byte budget",
+          "[repository_sql][create_many]") {
+  auto t = orders();
+  std::vector<record> rows;
+  for (int i = 0; i < 10; ++i)
+    // Columns given in another order than the schema's.
+    rows.push_back({{"note", std::string(100, 'n')}, {"region", "eu"},
+                    {"id", i}});
+  SECTION("array binding") {
+    // 3 rows per step: each row is estimated at 3 values of (12 + payload).
+    rs::bulk_options o;
+    o.max_step_bytes = 3 * (12 + 100 + 12 + 2 + 12 + 16);
+    auto p = rs::create_many(t, rows, o);
+    REQUIRE(p);
+    CHECK(p->how == rs::shape::inserted);
+    CHECK(p->atomic);
+    REQUIRE(p->steps.size() == 4);
+    for (const auto& s : p->steps)
+      CHECK(s.sql
+            == "INSERT INTO `shop`.`order``s` (`region`, `id`, `note`) "
+               "VALUES (?, ?, ?)");
+    CHECK(p->steps[0].sets == 3);
+    CHECK(p->steps[3].sets == 1);
+    CHECK(p->steps[0].params
+          == std::vector<value>{"eu", 0, std::string(100, 'n'), "eu", 1,
+                                std::string(100, 'n'), "eu", 2,
+                                std::string(100, 'n')});
+    CHECK(p->steps[3].params
+          == std::vector<value>{"eu", 9, std::string(100, 'n')});
+  }
+  SECTION("multi-row statements of one size") {
+    rs::bulk_options o;
+    o.array_binding = false;
+    o.max_step_bytes = 4 * (12 + 100 + 12 + 2 + 12 + 16);
+    auto p = rs::create_many(t, rows, o);
+    REQUIRE(p);
+    REQUIRE(p->steps.size() == 3);
+    CHECK(p->steps[0].sql
+          == "INSERT INTO `shop`.`order``s` (`region`, `id`, `note`) "
+             "VALUES (?, ?, ?), (?, ?, ?), (?, ?, ?), (?, ?, ?)");
+    CHECK(p->steps[0].sql == p->steps[1].sql);
+    CHECK(p->steps[2].params.size() == 2 * 3);
+    for (const auto& s : p->steps)
+      CHECK(s.sets == 1);
+  }
+  SECTION("a row larger than the budget goes alone") {
+    rs::bulk_options o;
+    o.max_step_bytes = 10;
+    auto p = rs::create_many(t, rows, o);
+    REQUIRE(p);
+    CHECK(p->steps.size() == 10);
+  }
+}
+
+TEST_CASE("create_many keeps the order of rows that name different columns",
+          "[repository_sql][create_many]") {
+  auto t = orders();
+  std::vector<record> rows{{{"region", "eu"}, {"id", 1}},
+                           {{"region", "eu"}, {"id", 2}},
+                           {{"region", "us"}, {"id", 3}, {"note", null}},
+                           {{"id", 4}, {"region", "eu"}}};
+  auto p = rs::create_many(t, rows);
+  REQUIRE(p);
+  REQUIRE(p->steps.size() == 3);
+  CHECK(p->steps[0].sets == 2);
+  CHECK(p->steps[1].sql.find("`note`") != std::string::npos);
+  CHECK(p->steps[1].params == std::vector<value>{"us", 3, null});
+  CHECK(p->steps[2].params == std::vector<value>{"eu", 4});
+}
+
+TEST_CASE("create_many refuses the whole call for one bad row, naming it",
+          "[repository_sql][create_many]") {
+  auto t = orders();
+  std::vector<record> rows;
+  for (int i = 0; i < 5; ++i)
+    rows.push_back({{"region", "eu"}, {"id", i}});
+  rows[3] = {{"region", "far too long"}, {"id", 3}};
+  auto p = rs::create_many(t, rows);
+  REQUIRE_FALSE(p);
+  CHECK(info(p.error()).code == errc::invalid_argument);
+  CHECK_THAT(info(p.error()).message,
+             Catch::StartsWith("row 3: ") && Catch::Contains("region"));
+  auto none = rs::create_many(t, {});
+  REQUIRE_FALSE(none);
+  CHECK(info(none.error()).code == errc::invalid_argument);
+  std::vector<record> too_many(rs::max_create_many + 1,
+                               record{{"region", "eu"}, {"id", 1}});
+  auto many = rs::create_many(t, std::move(too_many));
+  REQUIRE_FALSE(many);
+  CHECK(info(many.error()).code == errc::invalid_argument);
+}
+
+TEST_CASE("create_many's outcome sums the steps and keeps the first id",
+          "[repository_sql][create_many]") {
+  rs::plan p;
+  p.how = rs::shape::inserted;
+  p.steps.resize(2);
+  std::vector<result> rs(2);
+  for (auto& r : rs)
+    r.sets().emplace_back();
+  rs[0].sets()[0].affected_rows = 300;
+  rs[0].sets()[0].last_insert_id = 41;
+  rs[1].sets()[0].affected_rows = 7;
+  rs[1].sets()[0].last_insert_id = 341;
+  auto out = rs::read_outcome(p, rs);
+  REQUIRE(out);
+  CHECK(out->count == 307);
+  CHECK(out->first_id == 41);
+}

@@ -56,6 +56,9 @@ public:
   caf::expected<std::vector<record>> find(record where, uint32_t limit = 0);
   /// The row as stored (generated id, defaults).
   caf::expected<record> create(record row);
+  /// Inserts all rows or none (see repository_actor, create_many_atom):
+  /// `count` rows written, `first_id` the AUTO_INCREMENT value of the first.
+  caf::expected<repository_result> create_many(std::vector<record> rows);
   /// The row as updated, or none when no row has this key.
   caf::expected<std::optional<record>> update(record key, record changes);
   /// Whether a row was deleted.

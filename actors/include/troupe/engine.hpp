@@ -83,6 +83,7 @@ using count_atom = caf::atom_constant<caf::atom("count")>;
 using page_atom = caf::atom_constant<caf::atom("page")>;
 using find_atom = caf::atom_constant<caf::atom("find")>;
 using create_atom = caf::atom_constant<caf::atom("create")>;
+using create_many_atom = caf::atom_constant<caf::atom("createmany")>;
 using update_atom = caf::atom_constant<caf::atom("update")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
 using schema_atom = caf::atom_constant<caf::atom("schema")>;
@@ -108,6 +109,18 @@ struct statement {
   /// `SET STATEMENT max_statement_time=… FOR`, elsewhere (MySQL,
   /// MatrixOne) by `KILL QUERY` from a side connection at the limit.
   uint32_t execution_timeout_ms = 0;
+  /// Parameter sets in `params`; 0 and 1: `params` is one set. With n > 1,
+  /// `params` holds n sets of `params.size() / n` values, one after the
+  /// other, and the statement (an INSERT, UPDATE, DELETE, REPLACE: nothing
+  /// that returns rows) runs once per set in one request: as one bulk
+  /// execution (MariaDB's array binding) where the server supports it,
+  /// else one execution after another on the same connection. The result:
+  /// affected rows summed, the id generated for the first set. A bulk
+  /// execution is one statement (when a set fails none stays); one after
+  /// another, the sets before a failing one stay unless a transaction is
+  /// rolled back. Errors: `invalid_argument` when the values do not divide
+  /// into the sets, or the statement returns rows (nothing runs).
+  uint32_t sets = 1;
 
   statement() = default;
   statement(std::string sql_text, std::vector<value> values = {},
@@ -118,7 +131,7 @@ struct statement {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, statement& x) {
   return f(caf::meta::type_name("troupe::statement"), x.sql, x.params,
-           x.timeout_ms, x.execution_timeout_ms);
+           x.timeout_ms, x.execution_timeout_ms, x.sets);
 }
 
 /// What the pool looks like. Times are in microseconds.
@@ -200,11 +213,17 @@ struct ping_info {
   uint64_t round_trip_us = 0;
   /// The server's version string.
   std::string server_version;
+  /// The server takes bulk executions (MariaDB's array binding, see
+  /// `statement::sets`); without, several parameter sets run one by one.
+  bool bulk_operations = false;
+  /// The largest request the server accepts (`max_allowed_packet`), 0 when
+  /// unknown.
+  uint64_t max_allowed_packet = 0;
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ping_info& x) {
   return f(caf::meta::type_name("troupe::ping_info"), x.round_trip_us,
-           x.server_version);
+           x.server_version, x.bulk_operations, x.max_allowed_packet);
 }
 
 /// What `dispose` did.
@@ -338,6 +357,14 @@ using session_actor = caf::typed_actor<
 /// - `(page_atom, page_request)`: a page of rows (at most 10,000).
 /// - `(find_atom, where, limit)`: rows whose columns equal `where`.
 /// - `(create_atom, row)`: the row as stored (generated id, defaults).
+/// - `(create_many_atom, rows)`: inserts the rows (at most 1,000,000), all
+///   or nothing: count = rows written, `first_id` = the AUTO_INCREMENT
+///   value of the first. Every row is validated first (an error names the
+///   row's index and the column; nothing is sent). Sent in steps under the
+///   server's max_allowed_packet: bulk executions (MariaDB's array binding)
+///   where the server takes them, multi-row INSERTs otherwise; several
+///   steps run in one transaction (through a session: under a savepoint,
+///   so a failure undoes this call's rows and the transaction goes on).
 /// - `(update_atom, key, changes)`: the row as updated, or none.
 /// - `(delete_atom, key)`: count 1 if a row was deleted, else 0.
 ///
@@ -354,6 +381,8 @@ using repository_actor = caf::typed_actor<
   caf::replies_to<page_atom, page_request>::with<repository_result>,
   caf::replies_to<find_atom, record, uint32_t>::with<repository_result>,
   caf::replies_to<create_atom, record>::with<repository_result>,
+  caf::replies_to<create_many_atom, std::vector<record>>::with<
+    repository_result>,
   caf::replies_to<update_atom, record, record>::with<repository_result>,
   caf::replies_to<delete_atom, record>::with<repository_result>,
   caf::replies_to<get_atom, session_actor, record>::with<repository_result>,
@@ -365,6 +394,8 @@ using repository_actor = caf::typed_actor<
   caf::replies_to<find_atom, session_actor, record, uint32_t>::with<
     repository_result>,
   caf::replies_to<create_atom, session_actor, record>::with<
+    repository_result>,
+  caf::replies_to<create_many_atom, session_actor, std::vector<record>>::with<
     repository_result>,
   caf::replies_to<update_atom, session_actor, record, record>::with<
     repository_result>,

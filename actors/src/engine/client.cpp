@@ -291,6 +291,12 @@ caf::expected<record> repository::create(record row) {
   return std::move(r->rows.front());
 }
 
+caf::expected<repository_result>
+repository::create_many(std::vector<record> rows) {
+  return TROUPE_REPO_CALL(true, "the create_many", create_many_atom,
+                          std::move(rows));
+}
+
 caf::expected<std::optional<record>> repository::update(record key,
                                                         record changes) {
   auto r = TROUPE_REPO_CALL(true, "the update", update_atom, std::move(key),

@@ -55,6 +55,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<transaction_outcome>("troupe::transaction_outcome");
   cfg.add_message_type<session_actor>("troupe::session_actor");
   cfg.add_message_type<record>("troupe::record");
+  cfg.add_message_type<std::vector<record>>("std::vector<troupe::record>");
   cfg.add_message_type<repository_result>("troupe::repository_result");
   cfg.add_message_type<page_request>("troupe::page_request");
   cfg.add_message_type<repository_sql::plan>("troupe::repository_plan");

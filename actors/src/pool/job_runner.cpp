@@ -99,7 +99,7 @@ void arm_kill(const std::shared_ptr<kill_watch>& w,
 // `broke`: the connection could not be cleaned after the job (it is closed;
 // the job's own outcome still stands).
 void complete(const job_ptr& j, caf::expected<result> r,
-              const std::string& version, const job_context& ctx,
+              const ping_info& server, const job_context& ctx,
               clock::time_point started, bool tx_open, bool state_changed,
               caf::error broke = {}) {
   auto exec = micros_since(started);
@@ -123,9 +123,11 @@ void complete(const job_ptr& j, caf::expected<result> r,
   if (j->notify) {
     j->notify(std::move(r));
   } else if (j->ping) {
-    if (r)
-      j->reply.deliver(
-        caf::make_message(ping_info{micros_since(j->enqueued), version}));
+    if (r) {
+      auto pong = server;
+      pong.round_trip_us = micros_since(j->enqueued);
+      j->reply.deliver(caf::make_message(std::move(pong)));
+    }
     else
       j->reply.deliver_error(err);
   } else if (r) {
@@ -302,11 +304,16 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
   if (!j)
     return;
   auto started = clock::now();
-  std::string version;
-  if (j->ping)
-    version = conn->raw().info().version;
+  // What a ping answers about the server, read on the loop thread.
+  ping_info server;
+  if (j->ping) {
+    const auto& x = conn->raw().info();
+    server.server_version = x.version;
+    server.bulk_operations = x.bulk_operations;
+    server.max_allowed_packet = x.max_allowed_packet;
+  }
   mariadb::async_connection::handler done = [j, ctx, started, conn, lane,
-               version = std::move(version)](caf::expected<result> r) {
+               server = std::move(server)](caf::expected<result> r) {
     auto next = [conn, ctx, lane] {
       if (lane)
         if (auto n = lane->next())
@@ -323,13 +330,13 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
     bool tx_open = pooled && conn->raw().in_transaction();
     bool state_changed = pooled && conn->raw().session_state_changed();
     if (!tx_open && !state_changed) {
-      complete(j, std::move(r), version, *ctx, started, false, false);
+      complete(j, std::move(r), server, *ctx, started, false, false);
       next();
       return;
     }
     clean_connection(
       conn, tx_open,
-      [j, ctx, started, conn, version, tx_open, state_changed, next,
+      [j, ctx, started, conn, server, tx_open, state_changed, next,
        r = std::move(r)](caf::expected<result> cleaned) mutable {
         caf::error broke;
         if (!cleaned) {
@@ -342,7 +349,7 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
                              true);
           conn->close(broke);
         }
-        complete(j, std::move(r), version, *ctx, started, tx_open,
+        complete(j, std::move(r), server, *ctx, started, tx_open,
                  state_changed, std::move(broke));
         next();
       });
@@ -377,7 +384,8 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
     else if (!prepared)
       conn->query(*sql, std::move(done));
     else
-      conn->execute(*sql, std::move(j->stmt.params), std::move(done));
+      conn->execute(*sql, std::move(j->stmt.params), std::move(done),
+                    j->stmt.sets);
   };
   bool sent = false;
   if (lane && !conn->idle()) {
@@ -386,7 +394,7 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
     // the supervisor can still expire it or move it to an idle connection.
     // A statement that may get KILL QUERY runs alone: the KILL stops
     // whatever runs on the connection.
-    sent = prepared && !watch
+    sent = prepared && !watch && j->stmt.sets <= 1
            && conn->try_pipeline(*sql, j->stmt.params, done);
     if (!sent) {
       if (lane->put_back(j))

@@ -72,6 +72,23 @@ statement to_statement(const bound_sql& x) {
   return statement{x.sql, x.params};
 }
 
+statement to_statement(bound_sql&& x) {
+  statement out{std::move(x.sql), std::move(x.params)};
+  out.sets = x.sets;
+  return out;
+}
+
+// How create_many writes on this server: array binding where it is
+// offered, steps of at most 4 MiB and half the server's max_allowed_packet.
+rs::bulk_options bulk_options_for(const ping_info& pong) {
+  rs::bulk_options out;
+  out.array_binding = pong.bulk_operations;
+  if (pong.max_allowed_packet > 0)
+    out.max_step_bytes = std::min<uint64_t>(out.max_step_bytes,
+                                            pong.max_allowed_packet / 2);
+  return out;
+}
+
 void finish_reflection(self_ptr self, schema_ptr schema, caf::error err) {
   auto& st = self->state;
   st.reflecting = false;
@@ -124,6 +141,7 @@ void reflect(self_ptr self) {
                     auto& st = self->state;
                     st.dialect.insert_returning
                       = has_insert_returning(pong.server_version);
+                    st.dialect.bulk = bulk_options_for(pong);
                     if (auto unknown = schema.unsupported_columns();
                         !unknown.empty())
                       spdlog::info("{}: table '{}' has {} column(s) of types "
@@ -167,6 +185,7 @@ if_no_answer meaning_of(const rs::plan& p) {
   switch (p.how) {
     case rs::shape::written_rows:
     case rs::shape::affected:
+    case rs::shape::inserted:
       return if_no_answer::may_be_applied;
     default:
       return if_no_answer::changes_nothing;
@@ -207,7 +226,7 @@ void check_error(self_ptr self, const caf::error& err) {
 // Runs `p` through the pool: one statement alone, several as a transaction
 // script (one connection, one transaction, deadlocks retried). Writes are
 // counted so that lookups arriving after them wait for them.
-void run_pooled(self_ptr self, const rs::plan& p,
+void run_pooled(self_ptr self, rs::plan p,
                 caf::typed_response_promise<repository_result> rp) {
   auto& st = self->state;
   auto bound = st.params.request_timeout;
@@ -230,8 +249,15 @@ void run_pooled(self_ptr self, const rs::plan& p,
                               "the repository operation", bound));
     done();
   };
+  // The statements leave the plan (moved, not copied: create_many's are
+  // large); what stays tells how to read the results.
+  std::vector<statement> statements;
+  statements.reserve(p.steps.size());
+  for (auto& step : p.steps)
+    statements.push_back(to_statement(std::move(step)));
   // The results of the plan's steps, however they were run.
-  auto succeed = [self, rp, p, done](const std::vector<result>& rs) mutable {
+  auto succeed = [self, rp, p = std::move(p),
+                  done](const std::vector<result>& rs) mutable {
     if (!rs.empty())
       check_rows(self, rs.back(), p.how);
     auto out = rs::read_outcome(p, rs);
@@ -241,15 +267,14 @@ void run_pooled(self_ptr self, const rs::plan& p,
       rp.deliver(std::move(out.error()));
     done();
   };
-  if (p.steps.size() == 1) {
+  if (statements.size() == 1) {
     self->request(st.params.engine, bound, query_atom::value,
-                  to_statement(p.steps.front()))
+                  std::move(statements.front()))
       .then([succeed](result& r) mutable { succeed({std::move(r)}); }, fail);
     return;
   }
   transaction_script script;
-  for (const auto& step : p.steps)
-    script.statements.push_back(to_statement(step));
+  script.statements = std::move(statements);
   self->request(st.params.engine, bound, transaction_atom::value,
                 std::move(script))
     .then([succeed](transaction_outcome& o) mutable { succeed(o.results); },
@@ -404,7 +429,7 @@ look_up(self_ptr self, record key, bool exists_only) {
       if (!p)
         rp.deliver(std::move(p.error()));
       else
-        run_pooled(self, *p, rp);
+        run_pooled(self, std::move(*p), rp);
       return;
     }
     auto& st = self->state;
@@ -451,7 +476,7 @@ operate(self_ptr self, builder build, const session_actor* session) {
     if (in)
       rp.delegate(in, plan_atom::value, std::move(*p));
     else
-      run_pooled(self, *p, rp);
+      run_pooled(self, std::move(*p), rp);
   });
   return rp;
 }
@@ -506,6 +531,13 @@ repository_actor::behavior_type repository_impl(self_ptr self,
       return rs::create(t, row, d);
     }};
   };
+  // Called once: the rows move into the plan.
+  auto create_many = [](std::vector<record> rows) {
+    auto shared = std::make_shared<std::vector<record>>(std::move(rows));
+    return builder{[shared](const table_schema& t, const rs::dialect& d) {
+      return rs::create_many(t, std::move(*shared), d.bulk);
+    }};
+  };
   auto update = [](record key, record changes) {
     return builder{[key, changes](const table_schema& t, const rs::dialect&) {
       return rs::update(t, key, changes);
@@ -527,6 +559,9 @@ repository_actor::behavior_type repository_impl(self_ptr self,
     },
     [=](create_atom, record& row) {
       return operate(self, create(std::move(row)), nullptr);
+    },
+    [=](create_many_atom, std::vector<record>& rows) {
+      return operate(self, create_many(std::move(rows)), nullptr);
     },
     [=](update_atom, record& key, record& changes) {
       return operate(self, update(std::move(key), std::move(changes)),
@@ -550,6 +585,9 @@ repository_actor::behavior_type repository_impl(self_ptr self,
     },
     [=](create_atom, session_actor& s, record& row) {
       return operate(self, create(std::move(row)), &s);
+    },
+    [=](create_many_atom, session_actor& s, std::vector<record>& rows) {
+      return operate(self, create_many(std::move(rows)), &s);
     },
     [=](update_atom, session_actor& s, record& key, record& changes) {
       return operate(self, update(std::move(key), std::move(changes)), &s);

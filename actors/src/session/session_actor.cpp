@@ -135,6 +135,8 @@ void abort_tx(self_ptr self, caf::error cause, bool give_back_lease) {
 // without one.
 struct user_statement {
   uint32_t execution_timeout_ms = 0;
+  /// Parameter sets in the statement's values (statement::sets).
+  uint32_t sets = 1;
 };
 
 // Runs SQL on the leased connection; `k` gets the outcome and whether the
@@ -149,9 +151,11 @@ void run_on_lease(self_ptr self, std::string sql, std::vector<value> params,
   auto j = std::make_shared<job>();
   j->stmt = statement{std::move(sql), std::move(params)};
   j->enqueued = clock::now();
-  if (user)
+  if (user) {
     set_execution_limit(*j, user->execution_timeout_ms,
                         st.params.statement_timeout);
+    j->stmt.sets = user->sets;
+  }
   auto conn = st.lease->conn;
   j->notify = [me, seq, conn](caf::expected<result> r) {
     // On the loop thread, where reading the connection is safe.
@@ -325,36 +329,85 @@ caf::error refused_in_transaction(self_ptr, const std::string& sql,
   return {};
 }
 
+// The savepoint around an atomic plan's steps. Quoted with a space, which
+// no savepoint name the owner may give has (is_savepoint_name), so it never
+// replaces one of theirs.
+constexpr const char* plan_savepoint = "`troupe plan`";
+
+// Whether the current plan runs under plan_savepoint.
+bool plan_guarded(const session_state& st) {
+  return st.current.plan.atomic && st.current.plan.steps.size() > 1;
+}
+
+// A step of a guarded plan failed with `err`: undo the plan's steps (the
+// transaction goes on), then report `err`. When the transaction itself was
+// lost, there is nothing to undo to.
+void undo_plan(self_ptr self, caf::error err, bool in_tx) {
+  if (is_fatal(err) || info(err).server_code == 1213
+      || !self->state.lease) {
+    on_statement_error(self, std::move(err), in_tx);
+    return;
+  }
+  run_on_lease(self, fmt::format("ROLLBACK TO SAVEPOINT {}", plan_savepoint),
+               {}, [self, err](caf::expected<result>, bool in_tx) mutable {
+                 // Undone or not, what is left is decided as for any failed
+                 // statement (the server is asked whether the transaction
+                 // survived).
+                 on_statement_error(self, std::move(err), in_tx);
+               });
+}
+
 // Runs step `i` of the current plan and the ones after it; the results so
 // far are in `done`.
 void run_plan_step(self_ptr self, size_t i,
                    std::shared_ptr<std::vector<result>> done) {
   auto& st = self->state;
-  const auto& p = st.current.plan;
+  auto& p = st.current.plan;
   if (i == p.steps.size()) {
     auto out = repository_sql::read_outcome(p, *done);
-    if (!out)
+    if (!out) {
       finish_err(self, std::move(out.error()));
-    else
+      return;
+    }
+    if (!plan_guarded(st)) {
       finish_op(self, caf::make_message(std::move(*out)));
+      return;
+    }
+    run_on_lease(self, fmt::format("RELEASE SAVEPOINT {}", plan_savepoint), {},
+                 [self, out = std::move(*out)](caf::expected<result> r,
+                                               bool in_tx) mutable {
+                   if (!r)
+                     on_statement_error(self, std::move(r.error()), in_tx);
+                   else
+                     finish_op(self, caf::make_message(std::move(out)));
+                 });
     return;
   }
   bool implicit = false;
   if (auto err = refused_in_transaction(self, p.steps[i].sql, false,
                                         implicit)) {
-    finish_err(self, std::move(err));
+    if (plan_guarded(st))
+      undo_plan(self, std::move(err), true);
+    else
+      finish_err(self, std::move(err));
     return;
   }
-  run_on_lease(self, p.steps[i].sql, p.steps[i].params,
+  // The step's statement moves out (create_many's are large); the plan
+  // keeps its shape for read_outcome.
+  auto sets = p.steps[i].sets;
+  run_on_lease(self, std::move(p.steps[i].sql), std::move(p.steps[i].params),
                [self, i, done](caf::expected<result> r, bool in_tx) {
                  if (!r) {
-                   on_statement_error(self, std::move(r.error()), in_tx);
+                   if (plan_guarded(self->state))
+                     undo_plan(self, std::move(r.error()), in_tx);
+                   else
+                     on_statement_error(self, std::move(r.error()), in_tx);
                    return;
                  }
                  done->push_back(std::move(*r));
                  run_plan_step(self, i + 1, done);
                },
-               user_statement{});
+               user_statement{0, sets});
 }
 
 // A repository's operation inside the open transaction.
@@ -373,7 +426,18 @@ void run_plan(self_ptr self) {
                                     "its transaction; send begin first"));
     return;
   }
-  run_plan_step(self, 0, std::make_shared<std::vector<result>>());
+  auto done = std::make_shared<std::vector<result>>();
+  if (!plan_guarded(st)) {
+    run_plan_step(self, 0, std::move(done));
+    return;
+  }
+  run_on_lease(self, fmt::format("SAVEPOINT {}", plan_savepoint), {},
+               [self, done](caf::expected<result> r, bool in_tx) {
+                 if (!r)
+                   on_statement_error(self, std::move(r.error()), in_tx);
+                 else
+                   run_plan_step(self, 0, done);
+               });
 }
 
 void run_statement(self_ptr self) {
@@ -414,7 +478,7 @@ void run_statement(self_ptr self) {
     finish_err(self, std::move(err));
     return;
   }
-  user_statement user{stmt.execution_timeout_ms};
+  user_statement user{stmt.execution_timeout_ms, stmt.sets};
   run_on_lease(self, std::move(stmt.sql), std::move(stmt.params),
                [self, implicit](caf::expected<result> r, bool in_tx) {
                  if (!r) {

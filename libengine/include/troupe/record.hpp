@@ -56,6 +56,8 @@ public:
   }
 
   const std::vector<field>& fields() const { return fields_; }
+  /// Moves the fields out (the record is empty afterwards).
+  std::vector<field> take_fields() { return std::move(fields_); }
   bool empty() const { return fields_.empty(); }
   size_t size() const { return fields_.size(); }
 

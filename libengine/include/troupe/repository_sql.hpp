@@ -33,8 +33,12 @@ struct repository_result {
   /// get/update: 0 or 1; create: 1; get_all/find: the page.
   std::vector<record> rows;
   /// count: the rows in the table; delete: rows deleted (0 or 1); exists:
-  /// 0 or 1; create/update: rows written.
+  /// 0 or 1; create/update/create_many: rows written.
   uint64_t count = 0;
+  /// create_many: the AUTO_INCREMENT value of the first row written
+  /// (generated or given); 0 when the table has no such column. Later rows'
+  /// values are not promised consecutive (concurrent inserts interleave).
+  uint64_t first_id = 0;
 
   /// The only row, if any (get, update, create).
   const record* one() const {
@@ -43,13 +47,13 @@ struct repository_result {
 
   friend bool operator==(const repository_result& x,
                          const repository_result& y) {
-    return x.rows == y.rows && x.count == y.count;
+    return x.rows == y.rows && x.count == y.count && x.first_id == y.first_id;
   }
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, repository_result& x) {
   return f(caf::meta::type_name("troupe::repository_result"), x.rows,
-           x.count);
+           x.count, x.first_id);
 }
 
 /// A page of `get_all`.
@@ -87,16 +91,35 @@ enum class shape : uint8_t {
   scalar,
   /// Whether the last statement returned a row (exists).
   any_row,
+  /// The affected rows of every statement summed as the count, the first
+  /// statement's generated id as first_id (create_many).
+  inserted,
 };
 
 struct plan {
   std::vector<bound_sql> steps;
   shape how = shape::rows;
+  /// All or nothing: inside a transaction that goes on, a failing step
+  /// undoes the steps before it (a savepoint around them).
+  bool atomic = false;
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, plan& x) {
-  return f(caf::meta::type_name("troupe::repository_plan"), x.steps, x.how);
+  return f(caf::meta::type_name("troupe::repository_plan"), x.steps, x.how,
+           x.atomic);
 }
+
+/// How `create_many` writes its rows.
+struct bulk_options {
+  /// MariaDB's array binding: `INSERT ... VALUES (?, ...)` with a parameter
+  /// set per row (statement::sets), one bulk execution per step. Without
+  /// it: multi-row `INSERT ... VALUES (?, ...), (?, ...), ...` with at most
+  /// 65,535 parameters per statement.
+  bool array_binding = true;
+  /// The most bytes of values per step (estimated as the driver does);
+  /// keep it under the server's max_allowed_packet.
+  size_t max_step_bytes = size_t{4} << 20;
+};
 
 /// How the server writes and reads back a new row.
 struct dialect {
@@ -104,6 +127,8 @@ struct dialect {
   /// statement. Without it: INSERT, then SELECT by key (LAST_INSERT_ID()
   /// for an auto-increment key) on the same connection.
   bool insert_returning = true;
+  /// How create_many writes.
+  bulk_options bulk;
 };
 
 /// SELECT the row with primary key `key` (validated: exactly the key).
@@ -135,6 +160,18 @@ constexpr size_t max_batch = 256;
 /// INSERT `row` (validated for create) and read it back as stored.
 caf::expected<plan> create(const table_schema& t, const record& row,
                            dialect d = {});
+
+/// The most rows `create_many` takes per call.
+constexpr size_t max_create_many = 1000000;
+
+/// INSERT `rows` (each validated for create first; an error names the row
+/// by its index) in steps of at most `max_step_bytes`, in the given order.
+/// Rows naming different columns go in different steps. The plan is atomic
+/// and of shape `inserted`. Errors: `invalid_argument` for no rows or more
+/// than max_create_many.
+caf::expected<plan> create_many(const table_schema& t,
+                                std::vector<record> rows,
+                                const bulk_options& o = {});
 
 /// UPDATE the row with primary key `key` with `changes` (validated for
 /// update) and read it back (by its new key if the key changed).

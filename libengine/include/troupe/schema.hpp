@@ -149,10 +149,13 @@ typename Inspector::result_type inspect(Inspector& f, table_schema& x) {
 struct bound_sql {
   std::string sql;
   std::vector<value> params;
+  /// Parameter sets in `params` (see `statement::sets`); 0 and 1: one.
+  uint32_t sets = 1;
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, bound_sql& x) {
-  return f(caf::meta::type_name("troupe::bound_sql"), x.sql, x.params);
+  return f(caf::meta::type_name("troupe::bound_sql"), x.sql, x.params,
+           x.sets);
 }
 
 /// Reads the columns of `table` in `database` (the connection's current

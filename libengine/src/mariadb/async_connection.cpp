@@ -44,10 +44,12 @@ void async_connection::query(std::string sql, handler h) {
 }
 
 void async_connection::execute(std::string sql, std::vector<value> params,
-                               handler h) {
-  if (try_pipeline(sql, params, h))
+                               handler h, size_t sets) {
+  // Several parameter sets are never pipelined: the pipeline sends one.
+  if (sets <= 1 && try_pipeline(sql, params, h))
     return;
-  enqueue(op{op_kind::execute, std::move(sql), std::move(params), std::move(h)});
+  enqueue(op{op_kind::execute, std::move(sql), std::move(params), std::move(h),
+             sets});
 }
 
 bool async_connection::try_pipeline(const std::string& sql,
@@ -121,7 +123,8 @@ void async_connection::start_next() {
         status = conn_.start_query(std::move(x.sql));
         break;
       case op_kind::execute:
-        status = conn_.start_execute(std::move(x.sql), std::move(x.params));
+        status = conn_.start_execute(std::move(x.sql), std::move(x.params),
+                                     x.sets);
         break;
       case op_kind::ping:
         status = conn_.start_ping();

@@ -567,7 +567,7 @@ int connection::advance() {
         break;
       case step::execute:
         if (ret_int_ != 0) {
-          finish(statement_error(stmt_->handle));
+          finish(set_error(statement_error(stmt_->handle)));
           return 0;
         }
         status = prepared_after_execute();

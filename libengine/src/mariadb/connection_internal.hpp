@@ -42,6 +42,28 @@ enum call : int {
 // What a result set and its columns keep in memory besides the rows.
 size_t retained_bytes(const result_set& rs);
 
+// One bound parameter's storage (scalars are copied here; strings and bytes
+// are referenced where they are).
+struct param_slot {
+  union {
+    int64_t i;
+    uint64_t u;
+    double d;
+    MYSQL_TIME t;
+  };
+  unsigned long length = 0;
+  // A bulk execution's STMT_INDICATOR_* for the current set.
+  char indicator = 0;
+};
+
+// The parameter sets of a bulk execution: `width` values per set, row after
+// row, bound one set at a time into `slots`.
+struct bulk_rows {
+  const std::vector<value>* params = nullptr;
+  param_slot* slots = nullptr;
+  size_t width = 0;
+};
+
 } // namespace detail
 
 enum class connection::step : uint8_t {
@@ -101,16 +123,12 @@ struct connection::statement {
 
   // Parameter binding, rebuilt for every execution.
   std::vector<MYSQL_BIND> param_binds;
-  struct param_slot {
-    union {
-      int64_t i;
-      uint64_t u;
-      double d;
-      MYSQL_TIME t;
-    };
-    unsigned long length = 0;
-  };
-  std::vector<param_slot> param_slots;
+  std::vector<detail::param_slot> param_slots;
+  // True while libmariadb's array binding is set on the handle (a bulk
+  // execution ran last): cleared before the next single execution.
+  bool bulk_armed = false;
+  // What a bulk execution reads each set from.
+  detail::bulk_rows bulk;
 
   ~statement() {
     if (handle != nullptr)

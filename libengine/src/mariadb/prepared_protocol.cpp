@@ -5,6 +5,7 @@
 #include "troupe/mariadb/connection.hpp"
 
 #include <cctype>
+#include <limits>
 
 #include <fmt/format.h>
 #include <mysql.h>
@@ -27,10 +28,18 @@ constexpr unsigned long inline_buffer_size = 512;
 
 } // namespace
 
-int connection::start_execute(std::string sql, std::vector<value> params) {
+int connection::start_execute(std::string sql, std::vector<value> params,
+                              size_t sets) {
   if (op_ != op_kind::none || !connected()) {
     error_ = make_error(errc::internal, connected() ? "connection busy"
                                                     : "not connected");
+    return 0;
+  }
+  if (sets > 1 && (params.empty() || params.size() % sets != 0)) {
+    error_ = make_error(errc::invalid_argument,
+                        fmt::format("{} value(s) do not make {} parameter "
+                                    "sets of equal size",
+                                    params.size(), sets));
     return 0;
   }
   if (auto err = check_request_size(sql, &params)) {
@@ -49,6 +58,10 @@ int connection::start_execute(std::string sql, std::vector<value> params) {
   op_ = op_kind::execute;
   sql_ = std::move(sql);
   params_ = std::move(params);
+  sets_ = sets > 1 ? sets : 1;
+  set_index_ = 0;
+  bulk_ = false;
+  sets_done_ = result_set{};
   return run(begin_prepared());
 }
 
@@ -137,84 +150,233 @@ int connection::prepared_after_prepare() {
   return prepared_execute();
 }
 
-int connection::prepared_execute() {
-  auto& st = *stmt_;
-  if (params_.size() != st.param_count) {
-    finish(make_error(errc::invalid_argument,
-                      fmt::format("the statement has {} parameter(s) but {} "
-                                  "value(s) were given",
-                                  st.param_count, params_.size())));
-    return 0;
-  }
-  static char empty_buffer[1] = {0};
-  st.param_binds.assign(params_.size(), MYSQL_BIND{});
-  st.param_slots.resize(params_.size());
-  for (size_t i = 0; i < params_.size(); ++i) {
-    auto& b = st.param_binds[i];
-    auto& s = st.param_slots[i];
-    const auto& p = params_[i];
-    switch (p.kind()) {
-      case value_kind::null:
-        b.buffer_type = MYSQL_TYPE_NULL;
-        break;
-      case value_kind::int64:
-        s.i = *p.get_if<int64_t>();
-        b.buffer_type = MYSQL_TYPE_LONGLONG;
-        b.buffer = &s.i;
-        break;
-      case value_kind::uint64:
-        s.u = *p.get_if<uint64_t>();
-        b.buffer_type = MYSQL_TYPE_LONGLONG;
-        b.buffer = &s.u;
-        b.is_unsigned = 1;
-        break;
-      case value_kind::float64:
-        s.d = *p.get_if<double>();
-        b.buffer_type = MYSQL_TYPE_DOUBLE;
-        b.buffer = &s.d;
-        break;
-      case value_kind::decimal:
-      case value_kind::string:
-      case value_kind::bytes: {
-        const char* data;
-        size_t size;
-        if (auto x = p.get_if<std::string>()) {
-          data = x->data();
-          size = x->size();
-          b.buffer_type = MYSQL_TYPE_STRING;
-        } else if (auto x = p.get_if<decimal>()) {
-          data = x->text.data();
-          size = x->text.size();
-          b.buffer_type = MYSQL_TYPE_NEWDECIMAL;
-        } else {
-          auto& bs = *p.get_if<bytes>();
-          data = reinterpret_cast<const char*>(bs.data());
-          size = bs.size();
-          b.buffer_type = MYSQL_TYPE_BLOB;
-        }
-        // A null buffer pointer would be sent as NULL.
-        b.buffer = size == 0 ? empty_buffer : const_cast<char*>(data);
-        s.length = static_cast<unsigned long>(size);
-        b.buffer_length = s.length;
-        b.length = &s.length;
-        break;
+namespace {
+
+char empty_buffer[1] = {0};
+
+// Points `b` at `p` (scalars copied into `s`, strings and bytes referenced).
+void bind_value(const value& p, MYSQL_BIND& b,
+                detail::param_slot& s) {
+  switch (p.kind()) {
+    case value_kind::null:
+      b.buffer_type = MYSQL_TYPE_NULL;
+      break;
+    case value_kind::int64:
+      s.i = *p.get_if<int64_t>();
+      b.buffer_type = MYSQL_TYPE_LONGLONG;
+      b.buffer = &s.i;
+      break;
+    case value_kind::uint64:
+      s.u = *p.get_if<uint64_t>();
+      b.buffer_type = MYSQL_TYPE_LONGLONG;
+      b.buffer = &s.u;
+      b.is_unsigned = 1;
+      break;
+    case value_kind::float64:
+      s.d = *p.get_if<double>();
+      b.buffer_type = MYSQL_TYPE_DOUBLE;
+      b.buffer = &s.d;
+      break;
+    case value_kind::decimal:
+    case value_kind::string:
+    case value_kind::bytes: {
+      const char* data;
+      size_t size;
+      if (auto x = p.get_if<std::string>()) {
+        data = x->data();
+        size = x->size();
+        b.buffer_type = MYSQL_TYPE_STRING;
+      } else if (auto x = p.get_if<decimal>()) {
+        data = x->text.data();
+        size = x->text.size();
+        b.buffer_type = MYSQL_TYPE_NEWDECIMAL;
+      } else {
+        auto& bs = *p.get_if<bytes>();
+        data = reinterpret_cast<const char*>(bs.data());
+        size = bs.size();
+        b.buffer_type = MYSQL_TYPE_BLOB;
       }
-      case value_kind::date:
-      case value_kind::time:
-      case value_kind::datetime:
-        detail::to_mysql_time(p, s.t);
-        b.buffer_type = p.kind() == value_kind::date   ? MYSQL_TYPE_DATE
-                        : p.kind() == value_kind::time ? MYSQL_TYPE_TIME
-                                                       : MYSQL_TYPE_DATETIME;
-        b.buffer = &s.t;
-        break;
+      // A null buffer pointer would be sent as NULL.
+      b.buffer = size == 0 ? empty_buffer : const_cast<char*>(data);
+      s.length = static_cast<unsigned long>(size);
+      b.buffer_length = s.length;
+      b.length = &s.length;
+      break;
+    }
+    case value_kind::date:
+    case value_kind::time:
+    case value_kind::datetime:
+      detail::to_mysql_time(p, s.t);
+      b.buffer_type = p.kind() == value_kind::date   ? MYSQL_TYPE_DATE
+                      : p.kind() == value_kind::time ? MYSQL_TYPE_TIME
+                                                     : MYSQL_TYPE_DATETIME;
+      b.buffer = &s.t;
+      break;
+  }
+}
+
+// The wire type of a value: (enum_field_types, unsigned).
+std::pair<int, bool> wire_type_of(const value& p) {
+  MYSQL_BIND b{};
+  detail::param_slot s{};
+  bind_value(p, b, s);
+  return {b.buffer_type, b.is_unsigned != 0};
+}
+
+// What libmariadb's bulk execution asks for each set: the binds of `set`
+// (the handle's own copies, whose types stay those bound first).
+my_bool bulk_set(void* data, MYSQL_BIND* binds, unsigned int set) {
+  auto& src = *static_cast<detail::bulk_rows*>(data);
+  const value* row = src.params->data() + size_t{set} * src.width;
+  for (size_t i = 0; i < src.width; ++i) {
+    auto& s = src.slots[i];
+    if (row[i].is_null()) {
+      s.indicator = STMT_INDICATOR_NULL;
+      continue;
+    }
+    s.indicator = STMT_INDICATOR_NONE;
+    // The column's type was bound once; only the buffer moves. An integer
+    // of the other signedness was checked to fit the bound one.
+    MYSQL_BIND b = binds[i];
+    auto type = b.buffer_type;
+    auto is_unsigned = b.is_unsigned;
+    bind_value(row[i], b, s);
+    b.buffer_type = type;
+    b.is_unsigned = is_unsigned;
+    binds[i] = b;
+  }
+  return 0;
+}
+
+} // namespace
+
+// Whether every parameter's values share one wire type (NULLs aside; signed
+// and unsigned integers share one when all fit it); the types into
+// bulk_types_.
+bool connection::choose_bulk_types() {
+  auto width = params_.size() / sets_;
+  bulk_types_.assign(width, {MYSQL_TYPE_NULL, false});
+  for (size_t i = 0; i < width; ++i) {
+    bool any = false;
+    bool has_negative = false;
+    bool has_large = false; // an unsigned value above INT64_MAX
+    auto& chosen = bulk_types_[i];
+    for (size_t set = 0; set < sets_; ++set) {
+      const auto& p = params_[set * width + i];
+      if (p.is_null())
+        continue;
+      if (auto x = p.get_if<int64_t>(); x && *x < 0)
+        has_negative = true;
+      if (auto x = p.get_if<uint64_t>();
+          x && *x > uint64_t{std::numeric_limits<int64_t>::max()})
+        has_large = true;
+      auto t = wire_type_of(p);
+      if (!any) {
+        chosen = t;
+        any = true;
+      } else if (t.first != chosen.first) {
+        return false;
+      } else if (t.second != chosen.second) {
+        // int64 and uint64 in one column: one of the two must hold all.
+        if (has_negative && has_large)
+          return false;
+        chosen.second = has_large;
+      }
     }
   }
+  return true;
+}
+
+// `err` of the failed set when the sets go one after another: which one,
+// and that the ones before it were applied.
+caf::error connection::set_error(caf::error err) const {
+  if (sets_ <= 1 || bulk_)
+    return err;
+  auto x = troupe::info(err);
+  return make_error(x.code,
+                    fmt::format("parameter set {} of {}: {} ({} set(s) before "
+                                "it were applied)",
+                                set_index_ + 1, sets_, x.message, set_index_),
+                    x.server_code, x.sqlstate, x.fatal);
+}
+
+int connection::prepared_execute() {
+  auto& st = *stmt_;
+  auto width = params_.size() / sets_;
+  if (width != st.param_count) {
+    finish(make_error(errc::invalid_argument,
+                      sets_ > 1
+                        ? fmt::format("the statement has {} parameter(s) but "
+                                      "each of the {} sets has {} value(s)",
+                                      st.param_count, sets_, width)
+                        : fmt::format("the statement has {} parameter(s) but "
+                                      "{} value(s) were given",
+                                      st.param_count, params_.size())));
+    return 0;
+  }
+  if (sets_ > 1 && set_index_ == 0) {
+    if (mysql_stmt_field_count(st.handle) > 0) {
+      finish(make_error(errc::invalid_argument,
+                        "a statement that returns rows cannot run with "
+                        "several parameter sets: it was not executed"));
+      return 0;
+    }
+    bulk_ = info_.bulk_operations && choose_bulk_types();
+    if (bulk_)
+      return bulk_execute();
+  }
+  if (st.bulk_armed) {
+    unsigned int none = 0;
+    mysql_stmt_attr_set(st.handle, STMT_ATTR_ARRAY_SIZE, &none);
+    mysql_stmt_attr_set(st.handle, STMT_ATTR_CB_PARAM, nullptr);
+    mysql_stmt_attr_set(st.handle, STMT_ATTR_CB_USER_DATA, nullptr);
+    st.bulk_armed = false;
+  }
+  st.param_binds.assign(width, MYSQL_BIND{});
+  st.param_slots.resize(width);
+  const value* row = params_.data() + set_index_ * width;
+  for (size_t i = 0; i < width; ++i)
+    bind_value(row[i], st.param_binds[i], st.param_slots[i]);
   if (!st.param_binds.empty()
       && mysql_stmt_bind_param(st.handle, st.param_binds.data()) != 0) {
+    finish(set_error(statement_error(st.handle)));
+    return 0;
+  }
+  step_ = step::execute;
+  call_ = detail::call_stmt_execute;
+  return mysql_stmt_execute_start(&ret_int_, st.handle);
+}
+
+// Every set in one COM_STMT_BULK_EXECUTE: libmariadb asks bulk_set for each
+// set's values while it builds the request.
+int connection::bulk_execute() {
+  auto& st = *stmt_;
+  auto width = bulk_types_.size();
+  st.param_binds.assign(width, MYSQL_BIND{});
+  st.param_slots.resize(width);
+  for (size_t i = 0; i < width; ++i) {
+    auto& b = st.param_binds[i];
+    auto& s = st.param_slots[i];
+    b.buffer_type = static_cast<enum_field_types>(bulk_types_[i].first);
+    b.is_unsigned = bulk_types_[i].second ? 1 : 0;
+    b.buffer = empty_buffer;
+    b.length = &s.length;
+    b.u.indicator = &s.indicator;
+  }
+  st.bulk = detail::bulk_rows{&params_, st.param_slots.data(), width};
+  auto* src = &st.bulk;
+  auto array_size = static_cast<unsigned int>(sets_);
+  if (mysql_stmt_attr_set(st.handle, STMT_ATTR_ARRAY_SIZE, &array_size) != 0
+      || mysql_stmt_attr_set(st.handle, STMT_ATTR_CB_USER_DATA, src) != 0
+      || mysql_stmt_attr_set(st.handle, STMT_ATTR_CB_PARAM,
+                             reinterpret_cast<void*>(&bulk_set))
+           != 0
+      || mysql_stmt_bind_param(st.handle, st.param_binds.data()) != 0) {
+    st.bulk_armed = true;
     finish(statement_error(st.handle));
     return 0;
   }
+  st.bulk_armed = true;
   step_ = step::execute;
   call_ = detail::call_stmt_execute;
   return mysql_stmt_execute_start(&ret_int_, st.handle);
@@ -234,6 +396,17 @@ int connection::prepared_after_execute() {
     rs.warnings = mysql_warning_count(mysql_);
     if (auto info = mysql_info(mysql_))
       rs.info = info;
+    if (sets_ > 1 && !bulk_) {
+      // One set after another: sum them up, then the next.
+      sets_done_.affected_rows += rs.affected_rows;
+      if (set_index_ == 0)
+        sets_done_.last_insert_id = rs.last_insert_id;
+      sets_done_.warnings += rs.warnings;
+      if (++set_index_ < sets_)
+        return prepared_execute();
+      rs = std::move(sets_done_);
+      sets_done_ = result_set{};
+    }
     keep_set(std::move(rs));
     return prepared_after_next();
   }

@@ -68,8 +68,9 @@ caf::expected<result> sync_connection::query(std::string sql) {
 }
 
 caf::expected<result> sync_connection::execute(std::string sql,
-                                               std::vector<value> params) {
-  return wait(conn_.start_execute(std::move(sql), std::move(params)));
+                                               std::vector<value> params,
+                                               size_t sets) {
+  return wait(conn_.start_execute(std::move(sql), std::move(params), sets));
 }
 
 caf::error sync_connection::ping() {

@@ -44,26 +44,11 @@ struct repo_fixture : test::actor_fixture {
   }
 
   uint64_t served() {
-    auto st = status(engine);
-    return st.served + st.failed_requests;
+    return actor_fixture::served(engine);
   }
 
-  // The requests the pool ran, once its count stopped moving: a loop
-  // reports a finished request to the supervisor after its answer went
-  // out, so the count can lag the answers a little.
   uint64_t settled_served() {
-    auto last = served();
-    auto until = std::chrono::steady_clock::now() + 5s;
-    while (std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(20ms);
-      auto st = status(engine);
-      auto now = st.served + st.failed_requests;
-      if (now == last && st.busy == 0)
-        return now;
-      last = now;
-    }
-    FAIL("the pool's request count did not settle");
-    return last;
+    return actor_fixture::settled_served(engine);
   }
 };
 

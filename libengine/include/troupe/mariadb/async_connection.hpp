@@ -40,8 +40,10 @@ public:
   /// Runs SQL text (text protocol).
   void query(std::string sql, handler h);
 
-  /// Runs a prepared statement with bound parameters.
-  void execute(std::string sql, std::vector<value> params, handler h);
+  /// Runs a prepared statement with bound parameters (`sets`: parameter
+  /// sets in `params`, see connection::start_execute).
+  void execute(std::string sql, std::vector<value> params, handler h,
+               size_t sets = 1);
 
   /// Checks that the server answers.
   void ping(handler h);
@@ -90,6 +92,7 @@ private:
     std::string sql;
     std::vector<value> params;
     handler done;
+    size_t sets = 1;
   };
 
   async_connection(event_loop& loop, connect_options options);

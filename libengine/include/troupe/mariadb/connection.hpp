@@ -180,7 +180,22 @@ public:
   int start_query(std::string sql);
 
   /// Runs a statement as a prepared statement with bound parameters.
-  int start_execute(std::string sql, std::vector<value> params);
+  ///
+  /// With `sets` above 1, `params` holds that many parameter sets of
+  /// `params.size() / sets` values each, row after row, and the statement
+  /// runs once per set in one operation: as one bulk execution
+  /// (COM_STMT_BULK_EXECUTE, MariaDB's array binding) when the server
+  /// supports it and each parameter's values share one wire type (NULLs
+  /// anywhere; signed and unsigned integers mix when one type holds them
+  /// all), else one execution after another. The answer is one OK result:
+  /// affected rows summed, the id generated for the first set, warnings
+  /// summed. A statement that returns rows is refused (`invalid_argument`,
+  /// nothing executed). A bulk execution is one statement: when a set fails,
+  /// none stays (InnoDB). One after another, the sets before a failing one
+  /// were applied (in autocommit, committed; the error says how many): run
+  /// it in a transaction for all or nothing either way.
+  int start_execute(std::string sql, std::vector<value> params,
+                    size_t sets = 1);
 
   /// Checks that the server answers.
   int start_ping();
@@ -295,6 +310,9 @@ private:
   int begin_prepared();
   int prepared_after_prepare();
   int prepared_execute();
+  int bulk_execute();
+  bool choose_bulk_types();
+  caf::error set_error(caf::error err) const;
   int prepared_after_execute();
   int prepared_after_fetch();
   int prepared_after_next();
@@ -347,6 +365,15 @@ private:
   std::string sql_;
   std::string key_;
   std::vector<value> params_;
+  // Parameter sets of the running execution (start_execute), the one being
+  // executed when they go one after another, and whether they go as one
+  // bulk execution; the wire type of each parameter in a bulk execution,
+  // and the OK results summed so far.
+  size_t sets_ = 1;
+  size_t set_index_ = 0;
+  bool bulk_ = false;
+  std::vector<std::pair<int, bool>> bulk_types_;
+  result_set sets_done_;
   // The session setup after connect and reset.
   /// What a setup statement's single value is read into.
   enum class probe : uint8_t { none, wait_timeout, max_allowed_packet };
@@ -405,7 +432,9 @@ public:
   open(connect_options options);
 
   caf::expected<result> query(std::string sql);
-  caf::expected<result> execute(std::string sql, std::vector<value> params);
+  /// See connection::start_execute (`sets`: parameter sets in `params`).
+  caf::expected<result> execute(std::string sql, std::vector<value> params,
+                                size_t sets = 1);
   caf::error ping();
   caf::error reset();
 
