@@ -1,5 +1,9 @@
-// troupe-bench, mode "actors": N requester actors, each sending point
-// selects to the engine one after another, over a pool of M connections.
+// troupe-bench, modes on the engine: N requester actors, each sending its
+// next request when the last answer arrived, over a pool of M connections.
+//
+// - "actors": point selects (sysbench's statement) to the engine.
+// - "repository": get by primary key from the engine's repository of
+//   sbtest1, which coalesces concurrent lookups into `WHERE id IN (...)`.
 
 #include <atomic>
 #include <future>
@@ -140,6 +144,14 @@ measurement with_engine(const options& opts, Body body) {
   return m;
 }
 
+// True when `r` is exactly the row with primary key `id`.
+bool is_row(const repository_result& r, int64_t id) {
+  if (r.rows.size() != 1)
+    return false;
+  auto got = r.rows.front().get<int64_t>("id");
+  return got && *got == id;
+}
+
 } // namespace
 
 measurement run_actors(const options& opts) {
@@ -151,6 +163,35 @@ measurement run_actors(const options& opts) {
           ->request(engine, caf::infinite, query_atom::value,
                     statement{point_select_sql, {id}})
           .then([done](const result& r) { done(r.row_count() == 1); },
+                [done](caf::error&) { done(false); });
+      });
+  });
+}
+
+measurement run_repository(const options& opts) {
+  return with_engine(opts, [&](caf::actor_system& sys, caf::scoped_actor& self,
+                               const engine_actor& engine) {
+    // The repository, and one get so that its reflection of the table is
+    // not measured.
+    repository_actor repo;
+    self->request(engine, std::chrono::seconds{30}, repository_atom::value,
+                  std::string{"sbtest1"})
+      .receive([&](const repository_actor& x) { repo = x; },
+               [](caf::error& e) { fail(e); });
+    self->request(repo, std::chrono::seconds{30}, get_atom::value,
+                  record{{"id", int64_t{1}}})
+      .receive(
+        [](const repository_result& r) {
+          if (!is_row(r, 1))
+            fail(make_error(errc::not_found,
+                            "the warm-up get of id 1 did not return that row"));
+        },
+        [](caf::error& e) { fail(e); });
+    return run_requesters(
+      sys, opts, "repository", [repo](auto* req, int64_t id, auto done) {
+        req
+          ->request(repo, caf::infinite, get_atom::value, record{{"id", id}})
+          .then([done, id](const repository_result& r) { done(is_row(r, id)); },
                 [done](caf::error&) { done(false); });
       });
   });

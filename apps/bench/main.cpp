@@ -1,14 +1,16 @@
 // troupe-bench: point selects by random primary key, measured against
 // sysbench's oltp_point_select on the same server in the same run.
 //
-//   troupe-bench [--dsn D] [--modes loop,threads,sysbench] [--seconds 5]
-//                [--rounds 1] [--connections 8] [--requesters 64]
+//   troupe-bench [--dsn D] [--modes loop,threads,actors,repository,sysbench]
+//                [--seconds 5] [--rounds 1] [--connections 8] [--requesters 64]
 //                [--table-size 100000] [--sysbench-threads 8]
 //                [--server-pid PID]
 //
 // Without --dsn a private MariaDB server is started (its CPU use is measured
 // too). Rounds interleave the modes so that a noisy neighbour hurts them
-// alike; the report lists every round and the best one of each mode.
+// alike; the report lists every round and the best one of each mode. Mode
+// "repository" gets rows by primary key through the engine's repository
+// (one row a request, so its qps are rows per second).
 
 #include <algorithm>
 #include <atomic>
@@ -44,7 +46,9 @@
 namespace troupe::bench {
 
 #ifdef TROUPE_BENCH_ACTORS
-measurement run_actors(const options& opts); // actors_bench.cpp
+// actors_bench.cpp
+measurement run_actors(const options& opts);
+measurement run_repository(const options& opts);
 #endif
 
 // The statement of sysbench's oltp_point_select, so both do the same work.
@@ -457,8 +461,8 @@ void print(const measurement& m) {
 
 void usage() {
   std::cout << "usage: troupe-bench [--dsn D] [--modes loop,threads,actors,"
-               "sysbench] [--seconds N]\n"
-               "                    [--rounds N] [--connections N] "
+               "repository,sysbench]\n"
+               "                    [--seconds N] [--rounds N] [--connections N] "
                "[--requesters N] [--table-size N]\n"
                "                    [--sysbench-threads N] [--server-pid PID] "
                "[--scheduler-threads N]\n"
@@ -546,7 +550,7 @@ int main(int argc, char** argv) {
   for (std::string m; std::getline(ms, m, ',');) {
     bool known = m == "loop" || m == "threads" || m == "sysbench";
 #ifdef TROUPE_BENCH_ACTORS
-    known = known || m == "actors";
+    known = known || m == "actors" || m == "repository";
 #endif
     if (!known) {
       std::cerr << "troupe-bench: unknown mode '" << m << "'\n";
@@ -597,6 +601,8 @@ int main(int argc, char** argv) {
 #ifdef TROUPE_BENCH_ACTORS
       else if (mode == "actors")
         m = run_actors(opts);
+      else if (mode == "repository")
+        m = run_repository(opts);
 #endif
       else
         m = run_sysbench(opts);
