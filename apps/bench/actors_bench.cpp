@@ -1,5 +1,9 @@
-// troupe-bench, mode "actors": N requester actors, each sending point selects
-// to the engine one after another, over a pool of M connections.
+// troupe-bench, modes on the engine: N requester actors, each sending its
+// next request when the last answer arrived, over a pool of M connections.
+//
+// - "actors": point selects (sysbench's statement) to the engine.
+// - "repository": get by primary key from the engine's repository of
+//   sbtest1, which coalesces concurrent lookups into `WHERE id IN (...)`.
 
 #include <atomic>
 #include <future>
@@ -30,11 +34,14 @@ struct requester_state {
   std::vector<std::pair<clock::duration, bool>> samples;
 };
 
-caf::behavior requester(caf::stateful_actor<requester_state>* self,
-                        engine_actor engine, std::shared_ptr<shared_run> run,
-                        int table_size) {
+// Sends requests one after another until the deadline: `ask(self, id,
+// done)` sends the request for row `id` and calls `done(ok)` once with its
+// answer.
+template <class Ask>
+caf::behavior requester(caf::stateful_actor<requester_state>* self, Ask ask,
+                        std::shared_ptr<shared_run> run, int table_size) {
   auto next = std::make_shared<std::function<void()>>();
-  *next = [self, engine, run, table_size, next] {
+  *next = [self, ask, run, table_size, next] {
     if (clock::now() >= run->deadline) {
       {
         std::lock_guard<std::mutex> guard{run->mtx};
@@ -52,26 +59,45 @@ caf::behavior requester(caf::stateful_actor<requester_state>* self,
       return;
     }
     auto sent = clock::now();
-    self
-      ->request(engine, caf::infinite, query_atom::value,
-                statement{point_select_sql, {random_id(table_size)}})
-      .then(
-        [self, sent, next](const result& r) {
-          self->state.samples.emplace_back(clock::now() - sent,
-                                           r.row_count() == 1);
-          (*next)();
-        },
-        [self, sent, next](caf::error&) {
-          self->state.samples.emplace_back(clock::now() - sent, false);
-          (*next)();
-        });
+    ask(self, random_id(table_size), [self, sent, next](bool ok) {
+      self->state.samples.emplace_back(clock::now() - sent, ok);
+      (*next)();
+    });
   };
   return {[next](caf::atom_value) { (*next)(); }};
 }
 
-} // namespace
+// Runs opts.requesters requesters (see `requester`) for opts.seconds and
+// measures them as `mode`.
+template <class Ask>
+measurement run_requesters(caf::actor_system& sys, const options& opts,
+                           const char* mode, Ask ask) {
+  recorder rec{opts, mode, opts.connections, opts.requesters};
+  auto run = std::make_shared<shared_run>();
+  run->rec = &rec;
+  run->running = opts.requesters;
+  auto done = run->all_done.get_future();
+  std::vector<caf::actor> requesters;
+  for (int i = 0; i < opts.requesters; ++i)
+    requesters.push_back(sys.spawn(requester<Ask>, ask, run, opts.table_size));
+  rec.start();
+  run->deadline = clock::now() + std::chrono::seconds{opts.seconds};
+  for (auto& r : requesters)
+    caf::anon_send(r, caf::atom("go"));
+  done.wait();
+  return rec.finish();
+}
 
-measurement run_actors(const options& opts) {
+[[noreturn]] void fail(const caf::error& err) {
+  std::cerr << "troupe-bench: " << render(err) << "\n";
+  std::exit(2);
+}
+
+// Builds the actor system and the engine every engine mode uses (pool of
+// opts.connections, connected), calls `body(sys, self, engine)` and
+// disposes of the engine afterwards.
+template <class Body>
+measurement with_engine(const options& opts, Body body) {
   caf::actor_system_config cfg;
   register_types(cfg);
   cfg.set("scheduler.max-threads", opts.scheduler_threads);
@@ -90,10 +116,8 @@ measurement run_actors(const options& opts) {
             caf::timespan{std::chrono::microseconds{opts.moderate_sleep_us}});
   caf::actor_system sys{cfg};
   auto ecfg = engine_config::from_dsn(opts.target);
-  if (!ecfg) {
-    std::cerr << "troupe-bench: " << render(ecfg.error()) << "\n";
-    std::exit(2);
-  }
+  if (!ecfg)
+    fail(ecfg.error());
   ecfg->pool.min_size = opts.connections;
   ecfg->pool.max_size = opts.connections;
   ecfg->pool.max_waiters = static_cast<size_t>(opts.requesters) * 2;
@@ -102,10 +126,8 @@ measurement run_actors(const options& opts) {
   ecfg->io_threads = static_cast<size_t>(opts.io_threads);
   ecfg->pool.pipeline_depth = static_cast<size_t>(opts.pipeline_depth);
   auto engine = spawn_engine(sys, *ecfg);
-  if (!engine) {
-    std::cerr << "troupe-bench: " << render(engine.error()) << "\n";
-    std::exit(2);
-  }
+  if (!engine)
+    fail(engine.error());
   caf::scoped_actor self{sys};
   // Wait until the pool is full, so the run measures queries, not connects.
   for (int i = 0; i < 500; ++i) {
@@ -116,23 +138,63 @@ measurement run_actors(const options& opts) {
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds{10});
   }
-  recorder rec{opts, "actors", opts.connections, opts.requesters};
-  auto run = std::make_shared<shared_run>();
-  run->rec = &rec;
-  run->running = opts.requesters;
-  auto done = run->all_done.get_future();
-  std::vector<caf::actor> requesters;
-  for (int i = 0; i < opts.requesters; ++i)
-    requesters.push_back(sys.spawn(requester, *engine, run, opts.table_size));
-  rec.start();
-  run->deadline = clock::now() + std::chrono::seconds{opts.seconds};
-  for (auto& r : requesters)
-    caf::anon_send(r, caf::atom("go"));
-  done.wait();
-  auto m = rec.finish();
+  auto m = body(sys, self, *engine);
   self->request(*engine, std::chrono::seconds{30}, dispose_atom::value)
     .receive([](const dispose_report&) {}, [](caf::error&) {});
   return m;
+}
+
+// True when `r` is exactly the row with primary key `id`.
+bool is_row(const repository_result& r, int64_t id) {
+  if (r.rows.size() != 1)
+    return false;
+  auto got = r.rows.front().get<int64_t>("id");
+  return got && *got == id;
+}
+
+} // namespace
+
+measurement run_actors(const options& opts) {
+  return with_engine(opts, [&](caf::actor_system& sys, caf::scoped_actor&,
+                               const engine_actor& engine) {
+    return run_requesters(
+      sys, opts, "actors", [engine](auto* req, int64_t id, auto done) {
+        req
+          ->request(engine, caf::infinite, query_atom::value,
+                    statement{point_select_sql, {id}})
+          .then([done](const result& r) { done(r.row_count() == 1); },
+                [done](caf::error&) { done(false); });
+      });
+  });
+}
+
+measurement run_repository(const options& opts) {
+  return with_engine(opts, [&](caf::actor_system& sys, caf::scoped_actor& self,
+                               const engine_actor& engine) {
+    // The repository, and one get so that its reflection of the table is
+    // not measured.
+    repository_actor repo;
+    self->request(engine, std::chrono::seconds{30}, repository_atom::value,
+                  std::string{"sbtest1"})
+      .receive([&](const repository_actor& x) { repo = x; },
+               [](caf::error& e) { fail(e); });
+    self->request(repo, std::chrono::seconds{30}, get_atom::value,
+                  record{{"id", int64_t{1}}})
+      .receive(
+        [](const repository_result& r) {
+          if (!is_row(r, 1))
+            fail(make_error(errc::not_found,
+                            "the warm-up get of id 1 did not return that row"));
+        },
+        [](caf::error& e) { fail(e); });
+    return run_requesters(
+      sys, opts, "repository", [repo](auto* req, int64_t id, auto done) {
+        req
+          ->request(repo, caf::infinite, get_atom::value, record{{"id", id}})
+          .then([done, id](const repository_result& r) { done(is_row(r, id)); },
+                [done](caf::error&) { done(false); });
+      });
+  });
 }
 
 } // namespace troupe::bench

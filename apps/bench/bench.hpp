@@ -32,6 +32,9 @@ struct options {
   int io_threads = 2;
   int pipeline_depth = 1;
   pid_t server_pid = 0;
+  /// The SELECT statements the server has run so far (Com_select); empty
+  /// when unknown.
+  std::function<uint64_t()> server_selects;
 };
 
 /// One measured run.
@@ -46,6 +49,8 @@ struct measurement {
   double p99_ms = 0;
   double client_cpu_us = 0; // per query, this process
   double server_cpu_us = 0; // per query, mariadbd (0 when unknown)
+  /// SELECT statements the server ran during the run (-1 when unknown).
+  int64_t server_selects = -1;
 
   double qps() const { return seconds > 0 ? queries / seconds : 0; }
 };
@@ -66,6 +71,7 @@ private:
   std::chrono::steady_clock::time_point t0_;
   double cpu0_ = 0;
   double server0_ = 0;
+  uint64_t selects0_ = 0;
 };
 
 /// CPU seconds used by this process so far.

@@ -1,14 +1,17 @@
 // troupe-bench: point selects by random primary key, measured against
 // sysbench's oltp_point_select on the same server in the same run.
 //
-//   troupe-bench [--dsn D] [--modes loop,threads,sysbench] [--seconds 5]
-//                [--rounds 1] [--connections 8] [--requesters 64]
+//   troupe-bench [--dsn D] [--modes loop,threads,actors,repository,sysbench]
+//                [--seconds 5] [--rounds 1] [--connections 8] [--requesters 64]
 //                [--table-size 100000] [--sysbench-threads 8]
 //                [--server-pid PID]
 //
 // Without --dsn a private MariaDB server is started (its CPU use is measured
 // too). Rounds interleave the modes so that a noisy neighbour hurts them
-// alike; the report lists every round and the best one of each mode.
+// alike; the report lists every round and the best one of each mode. Mode
+// "repository" gets rows by primary key through the engine's repository
+// (one row a request, so its qps are rows per second); the column sel/row
+// is the server's SELECT count (Com_select, of every client) per row.
 
 #include <algorithm>
 #include <atomic>
@@ -44,7 +47,9 @@
 namespace troupe::bench {
 
 #ifdef TROUPE_BENCH_ACTORS
-measurement run_actors(const options& opts); // actors_bench.cpp
+// actors_bench.cpp
+measurement run_actors(const options& opts);
+measurement run_repository(const options& opts);
 #endif
 
 // The statement of sysbench's oltp_point_select, so both do the same work.
@@ -103,6 +108,8 @@ void recorder::start() {
   t0_ = std::chrono::steady_clock::now();
   cpu0_ = process_cpu_seconds();
   server0_ = pid_cpu_seconds(opts_.server_pid);
+  if (opts_.server_selects)
+    selects0_ = opts_.server_selects();
 }
 
 void recorder::add(std::chrono::steady_clock::duration latency, bool ok) {
@@ -123,6 +130,8 @@ measurement recorder::finish() {
   m_.client_cpu_us = (process_cpu_seconds() - cpu0_) * 1e6 / n;
   if (opts_.server_pid > 0)
     m_.server_cpu_us = (pid_cpu_seconds(opts_.server_pid) - server0_) * 1e6 / n;
+  if (opts_.server_selects)
+    m_.server_selects = static_cast<int64_t>(opts_.server_selects() - selects0_);
   if (!latencies_us_.empty()) {
     std::sort(latencies_us_.begin(), latencies_us_.end());
     auto at = [&](double q) {
@@ -394,6 +403,7 @@ measurement run_sysbench(const options& opts) {
   m.connections = opts.sysbench_threads;
   m.requesters = opts.sysbench_threads;
   double server0 = pid_cpu_seconds(opts.server_pid);
+  uint64_t selects0 = opts.server_selects ? opts.server_selects() : 0;
   // sysbench's own CPU (it is a waited-for child; includes its warm-up).
   double children0 = children_cpu_seconds();
   int status = 0;
@@ -422,23 +432,45 @@ measurement run_sysbench(const options& opts) {
                       / std::max<uint64_t>(m.queries, 1);
   m.client_cpu_us = (children_cpu_seconds() - children0) * 1e6
                     / std::max<uint64_t>(m.queries, 1);
+  if (opts.server_selects)
+    m.server_selects = static_cast<int64_t>(opts.server_selects() - selects0);
   return m;
 }
 
-// Creates sbtest1 with `table_size` rows (sysbench prepare) unless present.
-void prepare_table(const options& opts) {
-  auto copts = connect_options_of(opts);
-  auto conn = mariadb::sync_connection::open(copts);
+// A blocking connection beside the measured ones.
+std::unique_ptr<mariadb::sync_connection> side_connection(const options& opts) {
+  auto conn = mariadb::sync_connection::open(connect_options_of(opts));
   if (!conn) {
     std::cerr << "troupe-bench: cannot connect: " << render(conn.error()) << "\n";
     std::exit(1);
   }
-  auto count = (*conn)->query("SELECT COUNT(*) FROM sbtest1");
+  return std::move(*conn);
+}
+
+// Reads the server's Com_select (SELECTs run, prepared or not, by every
+// client) through a side connection; SHOW STATUS is no SELECT itself.
+std::function<uint64_t()> select_counter(const options& opts) {
+  std::shared_ptr<mariadb::sync_connection> conn = side_connection(opts);
+  return [conn]() -> uint64_t {
+    auto r = conn->query("SHOW GLOBAL STATUS LIKE 'Com_select'");
+    if (r && !r->first().empty())
+      if (auto text = r->first().row(0).get<std::string>(1))
+        return std::stoull(*text);
+    std::cerr << "troupe-bench: cannot read Com_select"
+              << (r ? std::string{} : ": " + render(r.error())) << "\n";
+    std::exit(1);
+  };
+}
+
+// Creates sbtest1 with `table_size` rows (sysbench prepare) unless present.
+void prepare_table(const options& opts) {
+  auto conn = side_connection(opts);
+  auto count = conn->query("SELECT COUNT(*) FROM sbtest1");
   if (count && count->scalar<int64_t>() == int64_t{opts.table_size})
     return;
   std::cout << fmt::format("preparing sbtest1 with {} rows (sysbench prepare)\n",
                            opts.table_size);
-  (*conn)->query("DROP TABLE IF EXISTS sbtest1");
+  conn->query("DROP TABLE IF EXISTS sbtest1");
   int status = 0;
   sysbench_config sb{opts};
   auto out = run_command(sb.command({"prepare"}), status);
@@ -449,16 +481,23 @@ void prepare_table(const options& opts) {
 }
 
 void print(const measurement& m) {
+  // SELECTs per row on the server: below 1 when lookups were coalesced.
+  auto selects = m.server_selects < 0
+                   ? std::string{"-"}
+                   : fmt::format("{:.3f}",
+                                 static_cast<double>(m.server_selects)
+                                   / std::max<uint64_t>(m.queries, 1));
   std::cout << fmt::format("{:<10} {:>5} {:>6} {:>9.0f} {:>8.2f} {:>8.2f} "
-                           "{:>10.1f} {:>10.1f} {:>7}\n",
+                           "{:>10.1f} {:>10.1f} {:>7} {:>9}\n",
                            m.mode, m.connections, m.requesters, m.qps(), m.p50_ms,
-                           m.p99_ms, m.client_cpu_us, m.server_cpu_us, m.errors);
+                           m.p99_ms, m.client_cpu_us, m.server_cpu_us, m.errors,
+                           selects);
 }
 
 void usage() {
   std::cout << "usage: troupe-bench [--dsn D] [--modes loop,threads,actors,"
-               "sysbench] [--seconds N]\n"
-               "                    [--rounds N] [--connections N] "
+               "repository,sysbench]\n"
+               "                    [--seconds N] [--rounds N] [--connections N] "
                "[--requesters N] [--table-size N]\n"
                "                    [--sysbench-threads N] [--server-pid PID] "
                "[--scheduler-threads N]\n"
@@ -546,7 +585,7 @@ int main(int argc, char** argv) {
   for (std::string m; std::getline(ms, m, ',');) {
     bool known = m == "loop" || m == "threads" || m == "sysbench";
 #ifdef TROUPE_BENCH_ACTORS
-    known = known || m == "actors";
+    known = known || m == "actors" || m == "repository";
 #endif
     if (!known) {
       std::cerr << "troupe-bench: unknown mode '" << m << "'\n";
@@ -575,14 +614,15 @@ int main(int argc, char** argv) {
     opts.target = *d;
   }
   prepare_table(opts);
+  opts.server_selects = select_counter(opts);
   std::cout << fmt::format("point selects on sbtest1 ({} rows), {} s per run, "
                            "{} round(s), server {}\n",
                            opts.table_size, opts.seconds, opts.rounds,
                            to_string(opts.target));
   std::cout << fmt::format("{:<10} {:>5} {:>6} {:>9} {:>8} {:>8} {:>10} {:>10} "
-                           "{:>7}\n",
+                           "{:>7} {:>9}\n",
                            "mode", "conns", "req", "qps", "p50 ms", "p99 ms",
-                           "client us", "server us", "errors");
+                           "client us", "server us", "errors", "sel/row");
   std::map<std::string, measurement> best;
   // Per round, each mode's qps over sysbench's in the same round.
   std::map<std::string, std::vector<double>> round_ratios;
@@ -597,6 +637,8 @@ int main(int argc, char** argv) {
 #ifdef TROUPE_BENCH_ACTORS
       else if (mode == "actors")
         m = run_actors(opts);
+      else if (mode == "repository")
+        m = run_repository(opts);
 #endif
       else
         m = run_sysbench(opts);
