@@ -4,6 +4,8 @@
 // - "actors": point selects (sysbench's statement) to the engine.
 // - "repository": get by primary key from the engine's repository of
 //   sbtest1, which coalesces concurrent lookups into `WHERE id IN (...)`.
+// - "create_many": the bulk modes' rows (bulk.cpp) in one create_many to
+//   the repository of bulk_items.
 
 #include <atomic>
 #include <future>
@@ -194,6 +196,47 @@ measurement run_repository(const options& opts) {
           .then([done, id](const repository_result& r) { done(is_row(r, id)); },
                 [done](caf::error&) { done(false); });
       });
+  });
+}
+
+measurement run_create_many(const options& opts) {
+  prepare_bulk_table(opts);
+  return with_engine(opts, [&](caf::actor_system&, caf::scoped_actor& self,
+                               const engine_actor& engine) {
+    repository_actor repo;
+    self->request(engine, std::chrono::seconds{30}, repository_atom::value,
+                  std::string{"bulk_items"})
+      .receive([&](const repository_actor& x) { repo = x; },
+               [](caf::error& e) { fail(e); });
+    // Reflected before the clock starts.
+    self->request(repo, std::chrono::seconds{30}, schema_atom::value)
+      .receive([](const table_schema&) {}, [](caf::error& e) { fail(e); });
+    std::vector<record> rows;
+    rows.reserve(static_cast<size_t>(opts.bulk_rows));
+    for (auto& r : make_bulk_rows(opts.bulk_rows))
+      rows.push_back({{"k", int64_t{r.k}},
+                      {"c", std::move(r.c)},
+                      {"pad", std::move(r.pad)}});
+    recorder rec{opts, "create_many", opts.connections, 1};
+    rec.start();
+    auto t0 = clock::now();
+    bool ok = false;
+    self
+      ->request(repo, std::chrono::minutes{5}, create_many_atom::value,
+                std::move(rows))
+      .receive(
+        [&](const repository_result& r) {
+          ok = r.count == static_cast<uint64_t>(opts.bulk_rows);
+          rec.add_rows(clock::now() - t0, r.count);
+        },
+        [&](caf::error& e) {
+          std::cerr << "troupe-bench: create_many failed: " << render(e)
+                    << "\n";
+        });
+    auto m = rec.finish();
+    if (!ok || !check_bulk_table(opts, opts.bulk_rows))
+      m.errors = 1;
+    return m;
   });
 }
 

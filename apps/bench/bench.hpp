@@ -5,12 +5,17 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <sys/types.h>
 
 #include "troupe/dsn.hpp"
+
+namespace troupe::mariadb {
+class sync_connection;
+} // namespace troupe::mariadb
 
 namespace troupe::bench {
 
@@ -35,6 +40,10 @@ struct options {
   /// The SELECT statements the server has run so far (Com_select); empty
   /// when unknown.
   std::function<uint64_t()> server_selects;
+  /// Bulk modes (create_many, load_data): rows written per run, and the
+  /// directory the server reads LOAD DATA INFILE from (secure_file_priv).
+  int bulk_rows = 200000;
+  std::string files_dir;
 };
 
 /// One measured run.
@@ -62,6 +71,8 @@ public:
            int requesters);
   void start();
   void add(std::chrono::steady_clock::duration latency, bool ok);
+  /// One request that wrote `rows` rows (bulk modes: qps are rows/s).
+  void add_rows(std::chrono::steady_clock::duration latency, uint64_t rows);
   measurement finish();
 
 private:
@@ -79,6 +90,25 @@ double process_cpu_seconds();
 
 /// CPU seconds used by `pid` so far (0 when unknown).
 double pid_cpu_seconds(pid_t pid);
+
+/// A blocking connection beside the measured ones (exits on failure).
+std::unique_ptr<mariadb::sync_connection> side_connection(const options& opts);
+
+/// Bulk modes: the rows (sysbench's table shape: k INT, c CHAR(120),
+/// pad CHAR(60)), the same in every run.
+struct bulk_row {
+  int32_t k;
+  std::string c;
+  std::string pad;
+};
+std::vector<bulk_row> make_bulk_rows(int n);
+
+/// Drops and creates the bulk modes' table, `bulk_items` (sbtest's shape).
+void prepare_bulk_table(const options& opts);
+
+/// The rows in `bulk_items`, and whether they are the rows of
+/// make_bulk_rows (checked by count and sum of k).
+bool check_bulk_table(const options& opts, int rows);
 
 /// The point-select statement and a random id for it.
 extern const char* point_select_sql;

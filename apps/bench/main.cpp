@@ -12,6 +12,11 @@
 // "repository" gets rows by primary key through the engine's repository
 // (one row a request, so its qps are rows per second); the column sel/row
 // is the server's SELECT count (Com_select, of every client) per row.
+//
+// Bulk modes (--bulk-rows 200000): "create_many" writes the rows through
+// the engine's repository in one create_many, "load_data" has the server
+// read the same rows from a file (LOAD DATA INFILE, the peer); qps are rows
+// per second, p50 the time of the one request.
 
 #include <algorithm>
 #include <atomic>
@@ -50,7 +55,10 @@ namespace troupe::bench {
 // actors_bench.cpp
 measurement run_actors(const options& opts);
 measurement run_repository(const options& opts);
+measurement run_create_many(const options& opts);
 #endif
+// bulk.cpp
+measurement run_load_data(const options& opts);
 
 // The statement of sysbench's oltp_point_select, so both do the same work.
 const char* point_select_sql = "SELECT c FROM sbtest1 WHERE id = ?";
@@ -122,6 +130,13 @@ void recorder::add(std::chrono::steady_clock::duration latency, bool ok) {
     std::chrono::duration_cast<std::chrono::microseconds>(latency).count()));
 }
 
+void recorder::add_rows(std::chrono::steady_clock::duration latency,
+                        uint64_t rows) {
+  m_.queries += rows;
+  latencies_us_.push_back(static_cast<uint32_t>(
+    std::chrono::duration_cast<std::chrono::microseconds>(latency).count()));
+}
+
 measurement recorder::finish() {
   m_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now()
                                              - t0_)
@@ -155,6 +170,19 @@ mariadb::connect_options connect_options_of(const options& opts) {
   }
   return *x;
 }
+
+} // namespace
+
+std::unique_ptr<mariadb::sync_connection> side_connection(const options& opts) {
+  auto conn = mariadb::sync_connection::open(connect_options_of(opts));
+  if (!conn) {
+    std::cerr << "troupe-bench: cannot connect: " << render(conn.error()) << "\n";
+    std::exit(1);
+  }
+  return std::move(*conn);
+}
+
+namespace {
 
 // --- mode "loop": one event loop, N async connections, a shared FIFO ------
 
@@ -437,16 +465,6 @@ measurement run_sysbench(const options& opts) {
   return m;
 }
 
-// A blocking connection beside the measured ones.
-std::unique_ptr<mariadb::sync_connection> side_connection(const options& opts) {
-  auto conn = mariadb::sync_connection::open(connect_options_of(opts));
-  if (!conn) {
-    std::cerr << "troupe-bench: cannot connect: " << render(conn.error()) << "\n";
-    std::exit(1);
-  }
-  return std::move(*conn);
-}
-
 // Reads the server's Com_select (SELECTs run, prepared or not, by every
 // client) through a side connection; SHOW STATUS is no SELECT itself.
 std::function<uint64_t()> select_counter(const options& opts) {
@@ -496,7 +514,8 @@ void print(const measurement& m) {
 
 void usage() {
   std::cout << "usage: troupe-bench [--dsn D] [--modes loop,threads,actors,"
-               "repository,sysbench]\n"
+               "repository,sysbench,create_many,load_data]\n"
+               "                    [--bulk-rows N]\n"
                "                    [--seconds N] [--rounds N] [--connections N] "
                "[--requesters N] [--table-size N]\n"
                "                    [--sysbench-threads N] [--server-pid PID] "
@@ -549,6 +568,8 @@ int main(int argc, char** argv) {
       opts.connections = number("--connections", need(i), 1, 1000);
     else if (a == "--requesters")
       opts.requesters = number("--requesters", need(i), 1, 100000);
+    else if (a == "--bulk-rows")
+      opts.bulk_rows = number("--bulk-rows", need(i), 1, 1000000);
     else if (a == "--table-size")
       opts.table_size = number("--table-size", need(i), 1, 100000000);
     else if (a == "--sysbench-threads")
@@ -583,9 +604,10 @@ int main(int argc, char** argv) {
   }
   std::stringstream ms{modes};
   for (std::string m; std::getline(ms, m, ',');) {
-    bool known = m == "loop" || m == "threads" || m == "sysbench";
+    bool known = m == "loop" || m == "threads" || m == "sysbench"
+                 || m == "load_data";
 #ifdef TROUPE_BENCH_ACTORS
-    known = known || m == "actors" || m == "repository";
+    known = known || m == "actors" || m == "repository" || m == "create_many";
 #endif
     if (!known) {
       std::cerr << "troupe-bench: unknown mode '" << m << "'\n";
@@ -597,12 +619,15 @@ int main(int argc, char** argv) {
   if (dsn_text.empty()) {
     embedded_server_options so;
     so.extra_args = {"--innodb-buffer-pool-size=256M"};
+    // LOAD DATA INFILE, confined to the server's files directory.
+    so.file_privilege = true;
     auto s = embedded_server::start(so);
     if (!s) {
       std::cerr << "troupe-bench: " << render(s.error()) << "\n";
       return 1;
     }
     server = std::move(*s);
+    opts.files_dir = server->files_dir();
     opts.target = server->dsn();
     opts.server_pid = server->server_pid();
   } else {
@@ -613,12 +638,39 @@ int main(int argc, char** argv) {
     }
     opts.target = *d;
   }
-  prepare_table(opts);
-  opts.server_selects = select_counter(opts);
-  std::cout << fmt::format("point selects on sbtest1 ({} rows), {} s per run, "
-                           "{} round(s), server {}\n",
-                           opts.table_size, opts.seconds, opts.rounds,
-                           to_string(opts.target));
+  // Bulk modes compare with load_data, the others with sysbench.
+  auto peer_of = [](const std::string& mode) {
+    return mode == "create_many" || mode == "load_data" ? "load_data"
+                                                        : "sysbench";
+  };
+  bool point_selects = false;
+  bool bulk = false;
+  for (const auto& mode : opts.modes)
+    (peer_of(mode) == std::string{"sysbench"} ? point_selects : bulk) = true;
+  if (point_selects) {
+    prepare_table(opts);
+    opts.server_selects = select_counter(opts);
+    std::cout << fmt::format("point selects on sbtest1 ({} rows), {} s per "
+                             "run, {} round(s), server {}\n",
+                             opts.table_size, opts.seconds, opts.rounds,
+                             to_string(opts.target));
+  }
+  if (bulk) {
+    if (opts.files_dir.empty()) {
+      // Another server: where it reads files from, if it says.
+      auto r = side_connection(opts)->query("SELECT @@secure_file_priv");
+      if (r && !r->first().empty())
+        if (auto dir = r->first().row(0).get<std::string>(0))
+          opts.files_dir = *dir;
+      while (opts.files_dir.size() > 1 && opts.files_dir.back() == '/')
+        opts.files_dir.pop_back();
+    }
+    std::cout << fmt::format("bulk writes of {} rows into bulk_items (k INT, "
+                             "c CHAR(120), pad CHAR(60)), {} round(s), "
+                             "server {}\n",
+                             opts.bulk_rows, opts.rounds,
+                             to_string(opts.target));
+  }
   std::cout << fmt::format("{:<10} {:>5} {:>6} {:>9} {:>8} {:>8} {:>10} {:>10} "
                            "{:>7} {:>9}\n",
                            "mode", "conns", "req", "qps", "p50 ms", "p99 ms",
@@ -639,7 +691,11 @@ int main(int argc, char** argv) {
         m = run_actors(opts);
       else if (mode == "repository")
         m = run_repository(opts);
+      else if (mode == "create_many")
+        m = run_create_many(opts);
 #endif
+      else if (mode == "load_data")
+        m = run_load_data(opts);
       else
         m = run_sysbench(opts);
       print(m);
@@ -647,21 +703,22 @@ int main(int argc, char** argv) {
       if (best[mode].qps() < m.qps())
         best[mode] = m;
     }
-    if (qps.count("sysbench") && qps["sysbench"] > 0)
-      for (const auto& [mode, q] : qps)
-        if (mode != "sysbench")
-          round_ratios[mode].push_back(q / qps["sysbench"]);
+    for (const auto& [mode, q] : qps) {
+      std::string peer = peer_of(mode);
+      if (mode != peer && qps.count(peer) && qps[peer] > 0)
+        round_ratios[mode].push_back(q / qps[peer]);
+    }
   }
   if (opts.rounds > 1) {
     std::cout << "best of each mode:\n";
     for (const auto& mode : opts.modes)
       print(best[mode]);
   }
-  if (best.count("sysbench") && best["sysbench"].qps() > 0) {
-    for (const auto& mode : opts.modes)
-      if (mode != "sysbench")
-        std::cout << fmt::format("ratio {}/sysbench: {:.2f}\n", mode,
-                                 best[mode].qps() / best["sysbench"].qps());
+  for (const auto& mode : opts.modes) {
+    std::string peer = peer_of(mode);
+    if (mode != peer && best.count(peer) && best[peer].qps() > 0)
+      std::cout << fmt::format("ratio {}/{}: {:.2f}\n", mode, peer,
+                               best[mode].qps() / best[peer].qps());
   }
   // The best rounds flatter a mode that is more sensitive to a noisy
   // machine; the median of the per-round ratios does not.
@@ -671,9 +728,10 @@ int main(int argc, char** argv) {
     std::sort(v.begin(), v.end());
     auto median = v.size() % 2 ? v[v.size() / 2]
                                : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-    std::cout << fmt::format("ratio {}/sysbench, median of {} rounds: {:.2f} "
+    std::cout << fmt::format("ratio {}/{}, median of {} rounds: {:.2f} "
                              "(range {:.2f}-{:.2f})\n",
-                             mode, v.size(), median, v.front(), v.back());
+                             mode, peer_of(mode), v.size(), median, v.front(),
+                             v.back());
   }
   return 0;
 }

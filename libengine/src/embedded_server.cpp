@@ -603,7 +603,8 @@ embedded_server::start(embedded_server_options options) {
       if (::mkdir(sub->c_str(), 0700) != 0)
         return sys_error(("cannot create " + *sub).c_str());
     auto sql = detail::init_sql(self->options.database, self->options.user,
-                                self->options.password);
+                                self->options.password,
+                                self->options.file_privilege);
     if (auto why = posix::write_private_file(self->init_file, sql))
       return sys_error(why);
     // Created here so that they can be handed to the server's account.
@@ -664,6 +665,10 @@ const std::string& embedded_server::socket_path() const {
 
 const std::string& embedded_server::directory() const {
   return impl_->directory.path();
+}
+
+const std::string& embedded_server::files_dir() const {
+  return impl_->files_dir;
 }
 
 pid_t embedded_server::server_pid() const {

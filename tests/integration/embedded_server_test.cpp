@@ -31,6 +31,7 @@
 #include "test_env.hpp"
 #include "troupe/embedded_server.hpp"
 #include "troupe/error.hpp"
+#include "troupe/mariadb/connection.hpp"
 
 using namespace std::chrono_literals;
 using troupe::embedded_server;
@@ -255,6 +256,49 @@ TEST_CASE("embedded server accepts logins over TCP and its socket and leaves "
   CHECK(wait_until_gone(server_pid));
   CHECK(wait_until_gone(keeper_pid));
   CHECK_FALSE(fs::exists(dir));
+}
+
+TEST_CASE("embedded server's account reads files only when asked, and then "
+          "only in its files directory",
+          "[embedded][security]") {
+  for (bool file : {false, true}) {
+    INFO("file_privilege " << file);
+    embedded_server_options options;
+    options.file_privilege = file;
+    auto server = embedded_server::start(options);
+    INFO((server ? std::string{} : troupe::render(server.error())));
+    REQUIRE(server);
+    auto& srv = **server;
+    auto path = srv.files_dir() + "/rows.tsv";
+    {
+      std::ofstream out{path};
+      out << "1\tone\n2\ttwo\n";
+    }
+    REQUIRE(::chmod(path.c_str(), 0644) == 0);
+    auto opts = troupe::mariadb::connect_options::from_dsn(srv.dsn());
+    REQUIRE(opts);
+    auto conn = troupe::mariadb::sync_connection::open(*opts);
+    REQUIRE(conn);
+    REQUIRE((*conn)->query("CREATE TABLE t (a INT, b TEXT)"));
+    auto load = (*conn)->query("LOAD DATA INFILE '" + path
+                               + "' INTO TABLE t");
+    if (file) {
+      REQUIRE(load);
+      CHECK(load->affected_rows() == 2);
+    } else {
+      REQUIRE_FALSE(load);
+      CHECK(troupe::info(load.error()).server_code == 1045);
+    }
+    // Outside the files directory: never.
+    auto outside = (*conn)->query("LOAD DATA INFILE '/etc/passwd' INTO "
+                                  "TABLE t");
+    REQUIRE_FALSE(outside);
+    CHECK(troupe::info(outside.error()).server_code
+          == (file ? 1290 : 1045));
+    auto count = (*conn)->query("SELECT COUNT(*) FROM t");
+    REQUIRE(count);
+    CHECK(count->scalar<int64_t>() == (file ? 2 : 0));
+  }
 }
 
 TEST_CASE("embedded server refuses connections after stop and serves again on "

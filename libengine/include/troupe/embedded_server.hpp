@@ -57,6 +57,11 @@ struct embedded_server_options {
   std::chrono::milliseconds startup_timeout{60000};
   /// Further `mariadbd` options, e.g. "--max-connections=200".
   std::vector<std::string> extra_args;
+  /// Grants the user FILE: `LOAD DATA INFILE` and `SELECT … INTO OUTFILE`,
+  /// confined by the server's secure_file_priv to `files_dir()` (nothing
+  /// else of the host). Off by default; troupe-bench uses it to compare
+  /// with LOAD DATA INFILE.
+  bool file_privilege = false;
 };
 
 /// A running private MariaDB server. Move-only; see the file comment.
@@ -86,6 +91,10 @@ public:
 
   /// The private directory (data directory, socket, log, pid file).
   const std::string& directory() const;
+
+  /// The one directory the server reads and writes files in
+  /// (secure_file_priv), inside `directory()`.
+  const std::string& files_dir() const;
 
   /// The pid of the running `mariadbd`, or 0 while it is stopped.
   pid_t server_pid() const;

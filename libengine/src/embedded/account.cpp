@@ -71,7 +71,7 @@ posix::failure random_password(std::string& password) {
 }
 
 std::string init_sql(const std::string& db, const std::string& user,
-                     const std::string& pw) {
+                     const std::string& pw, bool file) {
   std::string sql;
   sql += "CREATE DATABASE IF NOT EXISTS `" + db
          + "` CHARACTER SET utf8mb4;\n";
@@ -88,6 +88,10 @@ std::string init_sql(const std::string& db, const std::string& user,
     // transactions) on this private server. (Names are letters, digits and
     // '_'; '_' is a wildcard in a grant's pattern, hence the escapes.)
     sql += "GRANT PROCESS ON *.* TO " + account + ";\n";
+    // Asked for (embedded_server_options::file_privilege): the server's
+    // secure_file_priv confines it to the private files directory.
+    if (file)
+      sql += "GRANT FILE ON *.* TO " + account + ";\n";
     sql += "GRANT ALL PRIVILEGES ON `" + db + "`.* TO " + account + ";\n";
     std::string pattern;
     for (char c : db) {

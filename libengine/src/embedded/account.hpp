@@ -23,8 +23,9 @@ posix::failure random_password(std::string& password);
 
 /// The statements that create the database `db` and the account `user` with
 /// password `pw` (from any host and from localhost) and its privileges; the
-/// names and the password must be valid.
+/// names and the password must be valid. `file`: FILE too (confined to the
+/// server's secure_file_priv directory).
 std::string init_sql(const std::string& db, const std::string& user,
-                     const std::string& pw);
+                     const std::string& pw, bool file = false);
 
 } // namespace troupe::detail
