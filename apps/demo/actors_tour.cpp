@@ -316,6 +316,29 @@ int run_actors_tour(caf::actor_system_config& cfg, engine_config ecfg) {
             on_repo(products, update_atom::value, record{{"id", 1}},
                     record{{"price", decimal{"3.20"}}}));
   {
+    // Many rows in one call: bulk executions, all or nothing.
+    std::vector<record> rows;
+    for (int i = 0; i < 10000; ++i)
+      rows.push_back({{"name", fmt::format("item {}", i)},
+                      {"price", decimal{fmt::format("{}.{:02}", i % 50,
+                                                    i % 100)}}});
+    auto bad = rows;
+    bad[5000].set("kind", "tool");
+    auto refused = on_repo(products, create_many_atom::value, std::move(bad));
+    std::cout << fmt::format("   {:<44} -> {}\n",
+                             "create_many, row 5000 of kind=tool",
+                             refused ? std::string{"accepted?"}
+                                     : render(refused.error()));
+    auto many = on_repo(products, create_many_atom::value, std::move(rows));
+    if (many)
+      std::cout << fmt::format("   {:<44} -> {} rows, first id {}\n",
+                               "create_many of 10,000 rows", many->count,
+                               many->first_id);
+    else
+      std::cout << fmt::format("   {:<44} -> {}\n", "create_many",
+                               render(many.error()));
+  }
+  {
     // Many actors look rows up at once; the repository answers them with
     // a few `WHERE id IN (...)` statements.
     auto before = status().served;

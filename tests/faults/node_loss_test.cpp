@@ -199,6 +199,60 @@ TEST_CASE_METHOD(node_fixture,
 }
 
 TEST_CASE_METHOD(node_fixture,
+                 "an engine node is SIGKILLed: pending requests to a "
+                 "repository through the guard get node_down within 2 s",
+                 "[faults][node][repository]") {
+  auto [peer, raw, engine] = start_engine_node();
+  auto opts = mariadb::connect_options::from_dsn(server->dsn());
+  REQUIRE(opts);
+  auto side = test::connect(*opts);
+  REQUIRE(side->query("CREATE TABLE locked (id INT PRIMARY KEY)"));
+  caf::scoped_actor self{sys};
+  repository_actor repo;
+  self->request(engine, 30s, repository_atom::value, std::string{"locked"})
+    .receive([&](repository_actor& r) { repo = r; },
+             [](caf::error& err) { FAIL(to_string(err)); });
+  CHECK(repo->node() == sys.node()); // the guard, not CAF's proxy
+  // Reflected first, so that the creates below are what waits.
+  self->request(repo, 30s, schema_atom::value)
+    .receive([](table_schema&) {}, [](caf::error& err) { FAIL(to_string(err)); });
+  // Key 5 is held by an open transaction: the creates wait for its lock.
+  REQUIRE(side->query("START TRANSACTION"));
+  REQUIRE(side->query("INSERT INTO locked VALUES (5)"));
+  auto out = std::make_shared<answers>();
+  for (int i = 0; i < 6; ++i)
+    sys.spawn([=](caf::event_based_actor* a) {
+      a->request(repo, 30s, create_atom::value, record{{"id", 5}})
+        .then([=](repository_result&) { out->record(caf::none); },
+              [=](caf::error& err) { out->record(std::move(err)); });
+    });
+  auto waiting = [&] {
+    auto r = side->query("SELECT COUNT(*) FROM information_schema.processlist "
+                         "WHERE info LIKE 'INSERT INTO %locked%'");
+    REQUIRE(r);
+    return *r->scalar<int64_t>();
+  };
+  auto until = clock_type::now() + 20s;
+  while (waiting() < 4 && clock_type::now() < until)
+    std::this_thread::sleep_for(20ms);
+  REQUIRE(waiting() >= 4); // the remote pool's four connections
+  auto t0 = clock_type::now();
+  peer->signal(SIGKILL);
+  out->wait_for(6, 10s);
+  REQUIRE(out->count() == 6);
+  auto latest = check_all_node_down(*out, t0);
+  WARN("SIGKILLed engine node: 6 pending repository creates answered "
+       "node_down within " << latest << " ms");
+  CHECK(latest < 2000);
+  // The repository's guard is gone with the node.
+  caf::error later;
+  self->request(repo, 30s, count_atom::value)
+    .receive([](repository_result&) {}, [&](caf::error& err) { later = err; });
+  CHECK(later == caf::sec::request_receiver_down);
+  REQUIRE(side->query("ROLLBACK"));
+}
+
+TEST_CASE_METHOD(node_fixture,
                  "an engine node is SIGSTOPped: pending remote requests get "
                  "node_down within the heartbeat bound",
                  "[faults][node]") {

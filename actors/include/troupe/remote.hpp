@@ -59,7 +59,9 @@ struct remote_options {
 /// above). Sessions opened through it are local guards of the
 /// remote sessions: only their owner may use them (`not_owner` otherwise),
 /// `hand_over` moves them to another local actor, and when the owner dies
-/// the guard exits, so the remote session rolls back. Returns `remote`
+/// the guard exits, so the remote session rolls back. Repositories obtained
+/// through it are local guards of the remote ones (one per repository);
+/// their in-session operations go through the session's guard. Returns `remote`
 /// itself when it is not remote (already local, or invalid). Errors:
 /// `invalid_argument` for a non-positive `request_bound`.
 caf::expected<engine_actor> guard_remote(caf::actor_system& sys,

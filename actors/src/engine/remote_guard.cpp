@@ -1,11 +1,13 @@
-// Local guards for an engine on another node and for the sessions opened
-// through it (remote.hpp). CAF 0.17 leaves a request to a lost node pending
-// until its own timeout; a guard keeps the table of what it forwarded and
-// answers all of it itself when the node is reported lost.
+// Local guards for an engine on another node and for the sessions and
+// repositories obtained through it (remote.hpp). CAF 0.17 leaves a request
+// to a lost node pending until its own timeout; a guard keeps the table of
+// what it forwarded and answers all of it itself when the node is reported
+// lost.
 
 #include "troupe/remote.hpp"
 
 #include <algorithm>
+#include <map>
 #include <unordered_map>
 
 #include <caf/all.hpp>
@@ -22,6 +24,11 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using detail::if_no_answer;
 using sweep_atom = caf::atom_constant<caf::atom("rg_sweep")>;
+// A repository guard passes an in-session repository operation to the
+// session guard (on behalf of the requester, who must own the session):
+// the session guard sends it to the remote repository itself, naming the
+// remote session, so that the remote session sees its owner.
+using repo_via_atom = caf::atom_constant<caf::atom("rg_repo")>;
 
 // Requests forwarded to the remote node and not answered yet.
 struct forwarder {
@@ -144,8 +151,10 @@ constexpr std::string_view the_statement = "the statement";
 
 // -- the session guard ------------------------------------------------------
 
-using session_guard_actor
-  = session_actor::extend<caf::reacts_to<sweep_atom>>;
+using session_guard_actor = session_actor::extend<
+  caf::reacts_to<sweep_atom>,
+  caf::replies_to<repo_via_atom, repository_actor, caf::message>::with<
+    repository_result>>;
 
 struct session_guard_state {
   forwarder fw;
@@ -298,6 +307,169 @@ session_guard(session_guard_ptr self, engine_actor engine,
                                            "the repository operation", a,
                                            std::move(p));
     },
+    [self](repo_via_atom, repository_actor& repo,
+           caf::message& op) -> caf::result<repository_result> {
+      // `op` is (atom, this guard, arguments...): the remote session takes
+      // the guard's place, and the remote repository hands its plan to the
+      // remote session with this guard, its owner, as the sender.
+      auto& st = self->state;
+      if (self->current_sender() != st.owner)
+        return not_owner();
+      if (!st.remote)
+        return make_error(errc::invalid_argument,
+                          "the session is not open yet");
+      if (op.size() < 2)
+        return make_error(errc::internal, "a malformed repository operation");
+      auto msg = op.take(1) + caf::make_message(st.remote) + op.drop(2);
+      return forward<repository_result>(self,
+                                        caf::actor_cast<caf::actor>(repo),
+                                        if_no_answer::rolled_back,
+                                        "the repository operation",
+                                        std::move(msg));
+    },
+    [self](sweep_atom) { on_sweep(self); },
+  };
+}
+
+// -- the repository guard -----------------------------------------------------
+
+using repository_guard_actor
+  = repository_actor::extend<caf::reacts_to<sweep_atom>>;
+
+struct repository_guard_state {
+  forwarder fw;
+  repository_actor remote;
+  caf::actor_addr parent; // the engine guard
+  static inline const char* name = "troupe.repository_guard";
+};
+
+using repository_guard_ptr
+  = repository_guard_actor::stateful_pointer<repository_guard_state>;
+
+constexpr std::string_view the_operation = "the repository operation";
+
+// An operation without a session: to the remote repository.
+template <class... Ts>
+caf::result<repository_result> to_repository(repository_guard_ptr self,
+                                             if_no_answer meaning,
+                                             Ts&&... xs) {
+  return forward<repository_result>(self, self->state.remote, meaning,
+                                    the_operation, std::forward<Ts>(xs)...);
+}
+
+// An operation inside session `s`: a session of a guarded engine is a
+// local session guard, which sends it on (repo_via_atom) for the requester.
+caf::result<repository_result> in_session(repository_guard_ptr self,
+                                          const session_actor& s,
+                                          caf::message op) {
+  auto& st = self->state;
+  if (!s)
+    return make_error(errc::invalid_argument,
+                      "the repository operation names no session");
+  auto rp = self->make_response_promise();
+  if (s->node() != self->node()) {
+    // Not a session of a guarded engine: as without guards.
+    rp.delegate(caf::actor_cast<caf::actor>(st.remote), std::move(op));
+    return rp;
+  }
+  rp.delegate(caf::actor_cast<caf::actor>(s), repo_via_atom::value, st.remote,
+              std::move(op));
+  return rp;
+}
+
+repository_guard_actor::behavior_type
+repository_guard(repository_guard_ptr self, repository_actor remote,
+                 caf::actor parent, remote_options opts) {
+  auto& st = self->state;
+  st.fw.opts = opts;
+  st.remote = std::move(remote);
+  st.parent = parent.address();
+  self->monitor(st.remote);
+  self->monitor(parent);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    caf::error err;
+    if (node_lost(dm.reason))
+      err = node_down(dm.source.node());
+    else if (dm.source == st.remote.address())
+      err = make_error(errc::shutting_down,
+                       fmt::format("the remote repository exited ({})",
+                                   caf::to_string(dm.reason)));
+    else if (dm.source == st.parent)
+      err = make_error(errc::shutting_down, "the engine's guard ended");
+    else
+      return;
+    st.fw.fail_all(err);
+    self->quit(dm.reason);
+  });
+  using m = if_no_answer;
+  return {
+    [self](get_atom a, record& key) {
+      return to_repository(self, m::changes_nothing, a, std::move(key));
+    },
+    [self](exists_atom a, record& key) {
+      return to_repository(self, m::changes_nothing, a, std::move(key));
+    },
+    [self](count_atom a) { return to_repository(self, m::changes_nothing, a); },
+    [self](page_atom a, page_request& p) {
+      return to_repository(self, m::changes_nothing, a, std::move(p));
+    },
+    [self](find_atom a, record& where, uint32_t limit) {
+      return to_repository(self, m::changes_nothing, a, std::move(where),
+                           limit);
+    },
+    [self](create_atom a, record& row) {
+      return to_repository(self, m::may_be_applied, a, std::move(row));
+    },
+    [self](create_many_atom a, std::vector<record>& rows) {
+      return to_repository(self, m::may_be_applied, a, std::move(rows));
+    },
+    [self](update_atom a, record& key, record& changes) {
+      return to_repository(self, m::may_be_applied, a, std::move(key),
+                           std::move(changes));
+    },
+    [self](delete_atom a, record& key) {
+      return to_repository(self, m::may_be_applied, a, std::move(key));
+    },
+    [self](get_atom a, session_actor& s, record& key) {
+      return in_session(self, s, caf::make_message(a, s, std::move(key)));
+    },
+    [self](exists_atom a, session_actor& s, record& key) {
+      return in_session(self, s, caf::make_message(a, s, std::move(key)));
+    },
+    [self](count_atom a, session_actor& s) {
+      return in_session(self, s, caf::make_message(a, s));
+    },
+    [self](page_atom a, session_actor& s, page_request& p) {
+      return in_session(self, s, caf::make_message(a, s, std::move(p)));
+    },
+    [self](find_atom a, session_actor& s, record& where, uint32_t limit) {
+      return in_session(self, s,
+                        caf::make_message(a, s, std::move(where), limit));
+    },
+    [self](create_atom a, session_actor& s, record& row) {
+      return in_session(self, s, caf::make_message(a, s, std::move(row)));
+    },
+    [self](create_many_atom a, session_actor& s, std::vector<record>& rows) {
+      return in_session(self, s, caf::make_message(a, s, std::move(rows)));
+    },
+    [self](update_atom a, session_actor& s, record& key, record& changes) {
+      return in_session(self, s,
+                        caf::make_message(a, s, std::move(key),
+                                          std::move(changes)));
+    },
+    [self](delete_atom a, session_actor& s, record& key) {
+      return in_session(self, s, caf::make_message(a, s, std::move(key)));
+    },
+    [self](schema_atom a) {
+      return forward<table_schema>(self, self->state.remote,
+                                   m::changes_nothing, "the schema request",
+                                   a);
+    },
+    [self](refresh_atom a) {
+      return forward<table_schema>(self, self->state.remote,
+                                   m::changes_nothing, "the refresh", a);
+    },
     [self](sweep_atom) { on_sweep(self); },
   };
 }
@@ -309,6 +481,8 @@ using engine_guard_actor = engine_actor::extend<caf::reacts_to<sweep_atom>>;
 struct engine_guard_state {
   forwarder fw;
   engine_actor remote;
+  // The guard of each remote repository handed out (one per repository).
+  std::map<caf::actor_addr, repository_actor> repositories;
   static inline const char* name = "troupe.engine_guard";
 };
 
@@ -323,8 +497,16 @@ engine_guard(engine_guard_ptr self, engine_actor remote, remote_options opts) {
   self->monitor(st.remote);
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
-    if (dm.source != st.remote.address())
+    if (dm.source != st.remote.address()) {
+      // A repository guard ended (its remote repository went away).
+      auto& repos = st.repositories;
+      for (auto i = repos.begin(); i != repos.end(); ++i)
+        if (i->second.address() == dm.source) {
+          repos.erase(i);
+          break;
+        }
       return;
+    }
     auto node = dm.source.node();
     if (node_lost(dm.reason)) {
       spdlog::warn("engine guard: node {} lost; failing {} pending requests "
@@ -371,13 +553,37 @@ engine_guard(engine_guard_ptr self, engine_actor remote, remote_options opts) {
                                           if_no_answer::may_be_committed,
                                           "the transaction", a, std::move(x));
     },
-    [self](repository_atom a, std::string& table) {
-      // The repository's handle is the remote one: not guarded yet
-      // (docs/messages.md, "Remote engines").
-      return forward<repository_actor>(self, self->state.remote,
-                                       if_no_answer::changes_nothing,
-                                       "the repository request", a,
-                                       std::move(table));
+    [self](repository_atom a,
+           std::string& table) -> caf::result<repository_actor> {
+      // The remote repository, behind a guard of its own.
+      auto& st = self->state;
+      auto rp = self->make_response_promise();
+      auto id = st.fw.add(rp, if_no_answer::changes_nothing,
+                          "the repository request");
+      self->request(st.remote, caf::infinite, a, std::move(table))
+        .then(
+          [self, id](repository_actor& remote) {
+            auto out = self->state.fw.take(id);
+            if (!out)
+              return;
+            auto& repos = self->state.repositories;
+            auto i = repos.find(remote.address());
+            if (i == repos.end()) {
+              auto addr = remote.address();
+              auto guard = self->spawn(repository_guard, std::move(remote),
+                                       caf::actor_cast<caf::actor>(self),
+                                       self->state.fw.opts);
+              self->monitor(guard);
+              i = repos.emplace(addr, repository_actor{guard}).first;
+            }
+            out->deliver(i->second);
+          },
+          [self, id](caf::error& err) {
+            if (auto out = self->state.fw.take(id))
+              out->deliver(std::move(err));
+          });
+      schedule_sweep(self);
+      return rp;
     },
     [self](session_atom,
            session_options& o) -> caf::result<session_actor> {

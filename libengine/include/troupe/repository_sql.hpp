@@ -37,7 +37,9 @@ struct repository_result {
   uint64_t count = 0;
   /// create_many: the AUTO_INCREMENT value of the first row written
   /// (generated or given); 0 when the table has no such column. Later rows'
-  /// values are not promised consecutive (concurrent inserts interleave).
+  /// values are not promised consecutive: InnoDB hands out blocks per
+  /// statement, so gaps follow each step, and with
+  /// innodb_autoinc_lock_mode 2 concurrent inserts interleave.
   uint64_t first_id = 0;
 
   /// The only row, if any (get, update, create).

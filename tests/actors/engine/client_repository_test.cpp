@@ -103,3 +103,49 @@ TEST_CASE_METHOD(test::actor_fixture,
   CHECK((*accounts->get({{"id", 2}}))->get<int64_t>("balance") == 30);
   CHECK(moves->count() == uint64_t{1});
 }
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "client::repository::create_many writes all rows or none, "
+                 "also inside a transaction",
+                 "[client][repository][create_many]") {
+  test::scratch_database db{"client_many"};
+  db.run("CREATE TABLE moves (id INT AUTO_INCREMENT PRIMARY KEY, amount INT "
+         "NOT NULL)");
+  auto c = client::connect(sys, config_for(db.dsn()));
+  REQUIRE(c);
+  auto rows = [](int n) {
+    std::vector<record> out;
+    for (int i = 1; i <= n; ++i)
+      out.push_back({{"amount", i}});
+    return out;
+  };
+  auto moves = c->repository("moves");
+  REQUIRE(moves);
+  auto made = moves->create_many(rows(500));
+  REQUIRE(made);
+  CHECK(made->count == 500);
+  CHECK(made->first_id == 1);
+  auto bad = rows(10);
+  bad[7].set("amount", "eight"s);
+  auto refused = moves->create_many(std::move(bad));
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(info(refused.error()).message, Catch::StartsWith("row 7: "));
+  auto undone = c->transaction([&](transaction& tx) -> caf::error {
+    auto in_tx = tx.repository("moves");
+    if (!in_tx)
+      return in_tx.error();
+    if (auto r = in_tx->create_many(rows(100)); !r)
+      return r.error();
+    return make_error(errc::invalid_argument, "changed my mind");
+  });
+  REQUIRE_FALSE(undone);
+  auto kept = c->transaction([&](transaction& tx) -> caf::error {
+    auto in_tx = tx.repository("moves");
+    if (!in_tx)
+      return in_tx.error();
+    auto r = in_tx->create_many(rows(100));
+    return r ? caf::error{} : r.error();
+  });
+  REQUIRE(kept);
+  CHECK(moves->count() == uint64_t{600});
+}

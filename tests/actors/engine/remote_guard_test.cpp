@@ -49,6 +49,17 @@ struct two_nodes : test::actor_fixture {
     return out;
   }
 
+  // Creates table items (`id_column`, name) and returns its repository
+  // through the guard.
+  caf::expected<repository_actor> items_repository(const char* id_column) {
+    REQUIRE(query(engine, std::string{"CREATE TABLE items ("} + id_column
+                            + ", name VARCHAR(10) NOT NULL)"));
+    auto items = ask_from<repository_actor>(me, guard, repository_atom::value,
+                                            std::string{"items"});
+    REQUIRE(items);
+    return items;
+  }
+
   // Creates table t, opens a session through the guard (owned by `me`),
   // begins and inserts `id`.
   caf::expected<session_actor> insert_in_session(int id) {
@@ -212,4 +223,85 @@ TEST_CASE_METHOD(two_nodes,
     [&](caf::down_msg& dm) { down = dm.source == guard_of_client.address(); },
     caf::after(10s) >> [] {});
   CHECK(down);
+}
+
+TEST_CASE_METHOD(two_nodes,
+                 "a repository through a guard is a local guard of its own "
+                 "that answers as the remote one",
+                 "[remote][repository]") {
+  auto items = items_repository("id INT AUTO_INCREMENT PRIMARY KEY");
+  CHECK(items->node() == other.node());
+  // One guard per remote repository.
+  auto again = ask_from<repository_actor>(me, guard, repository_atom::value,
+                                          std::string{"items"});
+  REQUIRE(again);
+  CHECK(again->address() == items->address());
+  auto made = ask_from<repository_result>(me, *items, create_atom::value,
+                                          record{{"name", "ada"}});
+  REQUIRE(made);
+  REQUIRE(made->one() != nullptr);
+  auto id = made->one()->get<int64_t>("id");
+  REQUIRE(id);
+  auto got = ask_from<repository_result>(me, *items, get_atom::value,
+                                         record{{"id", *id}});
+  REQUIRE(got);
+  REQUIRE(got->one() != nullptr);
+  CHECK(got->one()->get<std::string>("name") == std::string{"ada"});
+  std::vector<record> rows;
+  for (int i = 0; i < 1000; ++i)
+    rows.push_back({{"name", "n" + std::to_string(i)}});
+  auto many = ask_from<repository_result>(me, *items, create_many_atom::value,
+                                          std::move(rows));
+  REQUIRE(many);
+  CHECK(many->count == 1000);
+  // Errors cross as they are: validation, and a missing table.
+  auto bad = ask_from<repository_result>(me, *items, create_atom::value,
+                                         record{{"name", "far too long"}});
+  REQUIRE_FALSE(bad);
+  CHECK(info(bad.error()).code == errc::invalid_argument);
+  auto schema = ask_from<table_schema>(me, *items, schema_atom::value);
+  REQUIRE(schema);
+  CHECK(schema->name == "items");
+}
+
+TEST_CASE_METHOD(two_nodes,
+                 "a guarded repository works inside a guarded session for "
+                 "its owner only",
+                 "[remote][repository][session]") {
+  auto items = items_repository("id INT PRIMARY KEY");
+  auto s = ask_from<session_actor>(me, guard, session_atom::value,
+                                   session_options{});
+  REQUIRE(s);
+  REQUIRE(ask_from<result>(me, *s, begin_atom::value, transaction_options{}));
+  REQUIRE(ask_from<repository_result>(me, *items, create_atom::value, *s,
+                                      record{{"id", 1}, {"name", "one"}}));
+  std::vector<record> rows{{{"id", 2}, {"name", "two"}},
+                           {{"id", 3}, {"name", "three"}}};
+  auto many = ask_from<repository_result>(me, *items, create_many_atom::value,
+                                          *s, std::move(rows));
+  REQUIRE(many);
+  CHECK(many->count == 2);
+  // Inside the transaction the rows are there; outside not yet.
+  auto inside = ask_from<repository_result>(me, *items, count_atom::value, *s);
+  REQUIRE(inside);
+  CHECK(inside->count == 3);
+  CHECK(query(engine, "SELECT COUNT(*) FROM items")->scalar<int64_t>() == 0);
+  // Nobody else may use the session through the repository.
+  caf::scoped_actor stranger{other};
+  auto refused = ask_from<repository_result>(stranger, *items,
+                                             delete_atom::value, *s,
+                                             record{{"id", 1}});
+  REQUIRE_FALSE(refused);
+  CHECK(info(refused.error()).code == errc::not_owner);
+  SECTION("rollback undoes them") {
+    REQUIRE(ask_from<result>(me, *s, rollback_atom::value));
+    CHECK(query(engine, "SELECT COUNT(*) FROM items")->scalar<int64_t>()
+          == 0);
+  }
+  SECTION("commit keeps them") {
+    REQUIRE(ask_from<result>(me, *s, commit_atom::value));
+    CHECK(query(engine, "SELECT COUNT(*) FROM items")->scalar<int64_t>()
+          == 3);
+  }
+  REQUIRE(ask_from<result>(me, *s, close_atom::value));
 }
