@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +38,7 @@ namespace troupe {
 
 class client;
 class transaction;
+class unit_of_work;
 
 /// A table's repository through the blocking facade: the operations of
 /// `repository_actor` as calls. From `client::repository` (each call in
@@ -70,13 +72,19 @@ public:
 private:
   friend class client;
   friend class transaction;
-  repository(client& owner, repository_actor handle, transaction* tx);
+  friend class unit_of_work;
+  repository(client& owner, repository_actor handle, transaction* tx,
+             std::string table = {});
   template <class... Ts>
   caf::expected<repository_result> call(bool writes, std::string_view what,
                                         Ts&&... xs);
   client& owner_;
   repository_actor handle_;
   transaction* tx_;
+  std::string table_;
+  /// Set when the repository belongs to a unit of work: its calls are the
+  /// unit's operations.
+  unit_of_work* unit_ = nullptr;
 };
 
 /// The handle a unit of work gets inside `client::transaction`: statements
@@ -96,9 +104,18 @@ public:
   /// The repository of `table`, its calls inside this transaction.
   caf::expected<troupe::repository> repository(std::string table);
 
+  /// Runs `inner` in a nested transaction (a savepoint the session names):
+  /// its work stays in the transaction when it returns no error; it is
+  /// undone when `inner` returns an error or throws (the exception is
+  /// rethrown after the rollback). The outer transaction goes on either
+  /// way. Returns `inner`'s error, or the begin's or release's.
+  caf::error nested(const std::function<caf::error(troupe::transaction&)>&
+                      inner);
+
 private:
   friend class client;
   friend class troupe::repository;
+  friend class troupe::unit_of_work;
   transaction(client& owner, session_actor session);
   template <class... Ts>
   caf::expected<result> ask(std::string_view what, Ts&&... xs);
@@ -111,6 +128,42 @@ private:
   /// Why the transaction can no longer commit (it was aborted, or a request
   /// got no answer in time); nothing more is sent while set.
   caf::error abandoned_;
+};
+
+/// One transaction, several repositories, one commit (client::unit_of_work).
+/// The calls of the repositories it hands out are its operations, in order:
+/// the first one that fails fails the unit (later calls fail at once and
+/// send nothing), the transaction is rolled back, and the error names the
+/// operation: "operation 3 of the unit of work (create on 'orders')
+/// failed: ...", with the failure's code and server code (a deadlock stays
+/// retryable).
+class unit_of_work {
+public:
+  /// The repository of `table` inside the unit's transaction (one object
+  /// per table). An impossible table name fails the unit.
+  troupe::repository& repo(const std::string& table);
+
+  /// The transaction itself, for statements beside the repositories (their
+  /// failures are the caller's to handle).
+  troupe::transaction& transaction() { return tx_; }
+
+  /// The operations so far: "create on 'users'", ...
+  const std::vector<std::string>& operations() const { return ops_; }
+
+  /// Why the unit fails, or none.
+  const caf::error& failure() const { return failure_; }
+
+private:
+  friend class client;
+  friend class troupe::repository;
+  explicit unit_of_work(troupe::transaction& tx) : tx_(tx) {
+  }
+  void record(std::string_view what, const std::string& table,
+              const caf::error* err);
+  troupe::transaction& tx_;
+  std::map<std::string, std::unique_ptr<troupe::repository>> repos_;
+  std::vector<std::string> ops_;
+  caf::error failure_;
 };
 
 /// When `client::transaction` runs the unit of work again.
@@ -184,6 +237,16 @@ public:
   transaction(const std::function<caf::error(troupe::transaction&)>& unit,
               transaction_options options = {}, retry_policy retry = {});
 
+  /// Runs `unit` as a unit of work (troupe::unit_of_work): in one
+  /// transaction, with repositories bound to it, committed when `unit`
+  /// returns and no operation failed, rolled back otherwise (also when it
+  /// throws: the exception is rethrown), deadlocks retried as
+  /// `transaction` does. Returns the number of attempts, or the failure
+  /// naming the operation.
+  caf::expected<uint32_t>
+  unit_of_work(const std::function<void(troupe::unit_of_work&)>& unit,
+               transaction_options options = {}, retry_policy retry = {});
+
   /// Disposes an owned engine (waits for it); detaches from a borrowed one.
   caf::error disconnect();
 
@@ -192,6 +255,7 @@ public:
 private:
   friend class troupe::transaction;
   friend class troupe::repository;
+  friend class troupe::unit_of_work;
   struct impl;
   explicit client(std::unique_ptr<impl> ptr);
   std::unique_ptr<impl> impl_;

@@ -297,8 +297,15 @@ typename Inspector::result_type inspect(Inspector& f, session_options& x) {
 /// arrive; one sent while another runs waits behind it.
 ///
 /// - `begin`: leases a connection and starts a transaction. Errors:
-///   `invalid_argument` (one is already open), `checkout_timeout`,
-///   `overloaded`, `database_unreachable`.
+///   `checkout_timeout`, `overloaded`, `database_unreachable`. Inside an
+///   open transaction it opens a nested level instead (a savepoint the
+///   session names; no options: `invalid_argument`): `commit` then ends the
+///   innermost level keeping its work, `rollback` undoes only that level's
+///   work; the outermost `commit`/`rollback` end the transaction. A level
+///   in which a statement failed must be rolled back: committing it
+///   aborts the whole transaction (`transaction_aborted`; the outer commit
+///   then fails and nothing is committed), because the code committing it
+///   went on as if the failed statement had done its part.
 /// - `query`/`execute`: inside a transaction on the leased connection.
 ///   Without one (before the first `begin`, after `commit` or `rollback`)
 ///   they fail with `invalid_argument` and nothing is sent, unless the
@@ -316,7 +323,8 @@ typename Inspector::result_type inspect(Inspector& f, session_options& x) {
 /// - `commit`: `commit_outcome_unknown` when the connection was lost while
 ///   COMMIT was in flight; `transaction_aborted` when the transaction was
 ///   already lost (nothing was committed).
-/// - `rollback`: always ends the transaction (idempotent).
+/// - `rollback`: ends the transaction (idempotent), or the innermost nested
+///   level (see `begin`).
 /// - `close`: rolls back an open transaction, then the session exits.
 /// - `hand_over` with an actor: that actor owns the session from now on
 ///   (the transaction, if any, goes on); replies with an empty result.

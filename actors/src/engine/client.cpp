@@ -5,6 +5,8 @@
 
 #include <caf/all.hpp>
 
+#include <fmt/format.h>
+
 #include "engine/no_answer.hpp"
 #include "troupe/remote.hpp"
 
@@ -208,8 +210,9 @@ transaction::repository(std::string table) {
 // -- repositories -------------------------------------------------------------------
 
 repository::repository(client& owner, repository_actor handle,
-                       transaction* tx)
-  : owner_(owner), handle_(std::move(handle)), tx_(tx) {
+                       transaction* tx, std::string table)
+  : owner_(owner), handle_(std::move(handle)), tx_(tx),
+    table_(std::move(table)) {
 }
 
 // In a transaction the session goes first (the repository hands the
@@ -218,6 +221,16 @@ repository::repository(client& owner, repository_actor handle,
 template <class... Ts>
 caf::expected<repository_result>
 repository::call(bool writes, std::string_view what, Ts&&... xs) {
+  if (unit_ != nullptr) {
+    if (unit_->failure_)
+      return make_error(errc::transaction_aborted,
+                        "an earlier operation of the unit of work failed: "
+                          + info(unit_->failure_).message);
+    auto out = tx_->call<repository_result>(handle_, what,
+                                            std::forward<Ts>(xs)...);
+    unit_->record(what, table_, out ? nullptr : &out.error());
+    return out;
+  }
   if (tx_ != nullptr)
     return tx_->call<repository_result>(handle_, what,
                                         std::forward<Ts>(xs)...);
@@ -225,6 +238,73 @@ repository::call(bool writes, std::string_view what, Ts&&... xs) {
     handle_,
     writes ? if_no_answer::may_be_applied : if_no_answer::changes_nothing,
     what, std::forward<Ts>(xs)...);
+}
+
+// -- units of work ------------------------------------------------------------------
+
+troupe::repository& unit_of_work::repo(const std::string& table) {
+  auto i = repos_.find(table);
+  if (i != repos_.end())
+    return *i->second;
+  auto handle = tx_.owner_.impl_->ask<repository_actor>(
+    if_no_answer::changes_nothing, "the repository request",
+    repository_atom::value, table);
+  std::unique_ptr<troupe::repository> r{new troupe::repository{
+    tx_.owner_, handle ? std::move(*handle) : repository_actor{}, &tx_,
+    table}};
+  r->unit_ = this;
+  if (!handle)
+    record("the repository request", table, &handle.error());
+  return *repos_.emplace(table, std::move(r)).first->second;
+}
+
+void unit_of_work::record(std::string_view what, const std::string& table,
+                          const caf::error* err) {
+  if (what.substr(0, 4) == "the ")
+    what.remove_prefix(4);
+  ops_.push_back(fmt::format("{} on '{}'", what, table));
+  if (err == nullptr || failure_)
+    return;
+  auto x = info(*err);
+  failure_ = make_error(x.code,
+                        fmt::format("operation {} of the unit of work ({}) "
+                                    "failed: {}",
+                                    ops_.size(), ops_.back(), x.message),
+                        x.server_code, x.sqlstate, x.fatal);
+}
+
+caf::expected<uint32_t>
+client::unit_of_work(const std::function<void(troupe::unit_of_work&)>& unit,
+                     transaction_options options, retry_policy retry) {
+  return transaction(
+    [&unit](troupe::transaction& tx) -> caf::error {
+      troupe::unit_of_work uow{tx};
+      unit(uow);
+      return uow.failure();
+    },
+    options, retry);
+}
+
+caf::error
+transaction::nested(const std::function<caf::error(troupe::transaction&)>&
+                      inner) {
+  if (auto begun = ask("the nested begin", begin_atom::value,
+                       transaction_options{});
+      !begun)
+    return std::move(begun.error());
+  caf::error err;
+  try {
+    err = inner(*this);
+  } catch (...) {
+    ask("the nested rollback", rollback_atom::value);
+    throw;
+  }
+  if (err) {
+    ask("the nested rollback", rollback_atom::value);
+    return err;
+  }
+  auto released = ask("the nested commit", commit_atom::value);
+  return released ? caf::error{} : std::move(released.error());
 }
 
 namespace {

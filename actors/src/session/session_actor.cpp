@@ -69,6 +69,14 @@ struct session_state {
   continuation cont;
   uint64_t activity = 0;
   bool quit_after = false;
+  // Nested transactions (begin inside a transaction): one savepoint per
+  // level, innermost last; `failed` once a statement failed in the level.
+  struct level {
+    uint64_t id;
+    bool failed = false;
+  };
+  std::vector<level> nested;
+  uint64_t next_level = 0;
 };
 
 using self_ptr = session_impl_actor::stateful_pointer<session_state>;
@@ -221,7 +229,11 @@ void on_statement_error(self_ptr self, caf::error err, bool) {
                  auto open = r ? r->scalar<int64_t>() : caf::expected<int64_t>{
                    make_error(errc::internal, "no answer")};
                  if (open && *open == 1) {
-                   finish_err(self, std::move(err)); // the transaction goes on
+                   // The transaction goes on; a nested level it failed in
+                   // must be rolled back (see commit_nested).
+                   if (!self->state.nested.empty())
+                     self->state.nested.back().failed = true;
+                   finish_err(self, std::move(err));
                    return;
                  }
                  // Rolled back, or unknown (then roll back to be sure).
@@ -600,6 +612,95 @@ void end_without_commit(self_ptr self) {
   finish_ok(self);
 }
 
+// -- nested transactions ------------------------------------------------------
+//
+// `begin` inside a transaction opens a nested level: a savepoint named by
+// the session (quoted with spaces, which no name an owner may give has, so
+// it never replaces one of theirs). `commit` of a level releases its
+// savepoint, `rollback` rolls back to it: only the level's work is undone.
+// A level in which a statement failed must be rolled back: committing it
+// instead (the failure went unhandled) aborts the whole transaction, so the
+// outer commit fails and nothing is committed.
+
+std::string level_name(uint64_t id) {
+  return fmt::format("`troupe nested {}`", id);
+}
+
+void begin_nested(self_ptr self) {
+  auto& st = self->state;
+  const auto& o = st.current.options;
+  if (o.isolation != isolation_level::server_default || o.read_only
+      || o.consistent_snapshot) {
+    finish_err(self, make_error(errc::invalid_argument,
+                                "a nested begin runs in the open "
+                                "transaction and takes no options of its "
+                                "own"));
+    return;
+  }
+  auto id = ++st.next_level;
+  run_on_lease(self, "SAVEPOINT " + level_name(id), {},
+               [self, id](caf::expected<result> r, bool in_tx) {
+                 if (!r) {
+                   on_statement_error(self, std::move(r.error()), in_tx);
+                   return;
+                 }
+                 self->state.nested.push_back({id, false});
+                 finish_ok(self, std::move(*r));
+               });
+}
+
+void commit_nested(self_ptr self) {
+  auto& st = self->state;
+  auto level = st.nested.back();
+  st.nested.pop_back();
+  if (level.failed) {
+    auto depth = st.nested.size() + 1;
+    auto err = make_error(errc::transaction_aborted,
+                          fmt::format("the nested transaction (level {}) "
+                                      "was committed after one of its "
+                                      "statements failed; a failure inside "
+                                      "a nested transaction must be handled "
+                                      "by rolling that level back",
+                                      depth));
+    // Nothing of it may be committed now: the connection goes back (the
+    // pool rolls it back) and the outer commit will fail.
+    abort_tx(self, err, true);
+    st.nested.clear();
+    finish_err(self, std::move(err));
+    return;
+  }
+  run_on_lease(self, "RELEASE SAVEPOINT " + level_name(level.id), {},
+               [self](caf::expected<result> r, bool in_tx) {
+                 if (!r)
+                   on_statement_error(self, std::move(r.error()), in_tx);
+                 else
+                   finish_ok(self, std::move(*r));
+               });
+}
+
+void rollback_nested(self_ptr self) {
+  auto& st = self->state;
+  auto level = st.nested.back();
+  st.nested.pop_back();
+  auto name = level_name(level.id);
+  run_on_lease(self, "ROLLBACK TO SAVEPOINT " + name, {},
+               [self, name](caf::expected<result> r, bool in_tx) {
+                 if (!r) {
+                   on_statement_error(self, std::move(r.error()), in_tx);
+                   return;
+                 }
+                 run_on_lease(self, "RELEASE SAVEPOINT " + name, {},
+                              [self](caf::expected<result> r, bool in_tx) {
+                                if (!r)
+                                  on_statement_error(self,
+                                                     std::move(r.error()),
+                                                     in_tx);
+                                else
+                                  finish_ok(self, std::move(*r));
+                              });
+               });
+}
+
 void schedule_idle_check(self_ptr self) {
   auto& st = self->state;
   if (st.ph != phase::active)
@@ -624,13 +725,18 @@ void process(self_ptr self) {
         give_back(self, false);
         st.ph = phase::idle;
       }
+      if (st.ph == phase::active) {
+        begin_nested(self);
+        return;
+      }
       if (st.ph != phase::idle) {
         finish_err(self, make_error(errc::invalid_argument,
-                                    "a transaction is already open (commit "
-                                    "or roll it back first)"));
+                                    "a transaction is being opened (wait "
+                                    "for its begin to answer)"));
         return;
       }
       st.tx_options = st.current.options;
+      st.nested.clear();
       run_begin(self);
       return;
     case op_kind::statement:
@@ -646,10 +752,16 @@ void process(self_ptr self) {
       run_savepoint_op(self, "RELEASE SAVEPOINT");
       return;
     case op_kind::commit:
-      run_commit(self);
+      if (st.ph == phase::active && !st.nested.empty())
+        commit_nested(self);
+      else
+        run_commit(self);
       return;
     case op_kind::rollback:
-      end_without_commit(self);
+      if (st.ph == phase::active && !st.nested.empty())
+        rollback_nested(self);
+      else
+        end_without_commit(self);
       return;
     case op_kind::close:
       st.quit_after = true;

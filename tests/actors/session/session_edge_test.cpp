@@ -84,8 +84,9 @@ TEST_CASE_METHOD(edge_fixture,
   auto c = open_session(engine);
   REQUIRE(in(c, begin_atom::value, transaction_options{}));
   REQUIRE(in(c, query_atom::value, statement{"UPDATE t SET v = 9 WHERE id = 1"}));
-  CHECK(test::code_of(in(c, begin_atom::value, transaction_options{}))
-        == errc::invalid_argument);
+  // A second begin nests (session_nested_test.cpp): two rollbacks end it.
+  REQUIRE(in(c, begin_atom::value, transaction_options{}));
+  REQUIRE(in(c, rollback_atom::value));
   REQUIRE(in(c, rollback_atom::value));
 }
 

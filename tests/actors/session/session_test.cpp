@@ -280,10 +280,13 @@ TEST_CASE_METHOD(session_fixture,
   REQUIRE(in(s, rollback_atom::value));
   refused("after an aborted transaction was rolled back", 130);
   CHECK(rows() == 3);
-  // commit without a transaction is refused too; a second begin as well.
+  // commit without a transaction is refused too; a second begin with
+  // options of its own as well (a plain one nests).
   CHECK(test::code_of(in(s, commit_atom::value)) == errc::invalid_argument);
   REQUIRE(in(s, begin_atom::value, transaction_options{}));
-  CHECK(test::code_of(in(s, begin_atom::value, transaction_options{}))
+  transaction_options serializable;
+  serializable.isolation = isolation_level::serializable;
+  CHECK(test::code_of(in(s, begin_atom::value, serializable))
         == errc::invalid_argument);
   REQUIRE(in(s, rollback_atom::value));
   CHECK(in(s, rollback_atom::value)); // idempotent
