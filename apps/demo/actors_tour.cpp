@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "troupe/client.hpp"
 #include "troupe/engine.hpp"
 
 namespace troupe::demo {
@@ -383,6 +384,38 @@ int run_actors_tour(caf::actor_system_config& cfg, engine_config ecfg) {
             on_repo(products, count_atom::value));
   repo_step("delete id 2",
             on_repo(products, delete_atom::value, record{{"id", 2}}));
+
+  say("a unit of work: several repositories, one commit (blocking facade)");
+  ask(*engine, query_atom::value,
+      statement{"CREATE OR REPLACE TABLE troupe_orders (id INT "
+                "AUTO_INCREMENT PRIMARY KEY, product VARCHAR(40) NOT NULL, "
+                "qty INT NOT NULL)"});
+  {
+    auto db = client::attach(sys, *engine, 10s);
+    auto order = [&](const char* kind) {
+      return db.unit_of_work([&](unit_of_work& uow) {
+        uow.repo("troupe_products").create({{"name", "bread"}});
+        uow.repo("troupe_orders").create({{"product", "bread"}, {"qty", 2}});
+        uow.repo("troupe_products").create({{"name", "jam"}, {"kind", kind}});
+      });
+    };
+    auto good = order("food");
+    std::cout << fmt::format("   {:<44} -> {}\n",
+                             "bread, an order, jam (kind=food)",
+                             good ? fmt::format("committed ({} attempt)", *good)
+                                  : render(good.error()));
+    auto bad = order("tool");
+    std::cout << fmt::format("   {:<44} -> {}\n",
+                             "bread, an order, jam (kind=tool)",
+                             bad ? std::string{"committed?"}
+                                 : render(bad.error()));
+    auto orders = db.query("SELECT COUNT(*) FROM troupe_orders");
+    std::cout << fmt::format("   orders stored: {} (the second unit left "
+                             "nothing)\n",
+                             orders ? *orders->scalar<int64_t>() : -1);
+    db.disconnect();
+  }
+  ask(*engine, query_atom::value, statement{"DROP TABLE troupe_orders"});
   ask(*engine, query_atom::value, statement{"DROP TABLE troupe_products"});
 
   say("dispose: running statements finish, every connection is closed");
