@@ -114,6 +114,156 @@ caf::expected<plan> by_key(const table_schema& t, const record& key,
   return one_step(std::move(step), how);
 }
 
+
+caf::error column_error(const table_schema& t, std::string_view column,
+                        std::string_view problem) {
+  return make_error(errc::invalid_argument,
+                    fmt::format("table '{}': {} '{}'{}", t.name,
+                                problem.empty() ? "no column" : "column",
+                                column.substr(0, 64), problem));
+}
+
+// A column of `t` named once in `names[0..i]`: its schema, or why not.
+template <class Names, class Name>
+caf::expected<const column_schema*>
+named_once(const table_schema& t, const Names& names, size_t i,
+           Name name_of) {
+  const std::string& column = name_of(names[i]);
+  for (size_t k = 0; k < i; ++k)
+    if (name_of(names[k]) == column)
+      return column_error(t, column, " is given twice");
+  auto* c = t.column(column);
+  if (c == nullptr)
+    return column_error(t, column, "");
+  return c;
+}
+
+// " WHERE `a` = ? AND `b` IS NULL" for the columns of `where` (each
+// once, each known, each value valid for its column), the values appended
+// to `params`; empty for an empty `where`.
+caf::expected<std::string> equals_condition(const table_schema& t,
+                                            const record& where,
+                                            std::vector<value>& params) {
+  std::string cond;
+  const auto& fields = where.fields();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const auto& [column, x] = fields[i];
+    auto c = named_once(t, fields, i,
+                        [](const record::field& f) -> const std::string& {
+                          return f.first;
+                        });
+    if (!c)
+      return c.error();
+    auto q = quoted(column);
+    if (!q)
+      return q.error();
+    cond += cond.empty() ? " WHERE " : " AND ";
+    if (x.is_null()) {
+      cond += *q + " IS NULL";
+      continue;
+    }
+    if (auto err = validate_value(**c, x))
+      return err;
+    cond += *q + " = ?";
+    params.push_back(x);
+  }
+  return cond;
+}
+
+// "`a` = ?, `b` = ?" for `changes`, the values appended to `params`.
+caf::expected<std::string> set_clause(const record& changes,
+                                      std::vector<value>& params) {
+  std::string sets;
+  for (const auto& [column, x] : changes.fields()) {
+    auto q = quoted(column);
+    if (!q)
+      return q.error();
+    sets += (sets.empty() ? "" : ", ") + *q + " = ?";
+    params.push_back(x);
+  }
+  return sets;
+}
+
+// "`a`" or "(`a`, `b`)": the primary key as the left side of a comparison
+// with one key ("?" or "(?, ?)", in `marks`).
+struct key_tuple {
+  std::string columns;
+  std::string marks;
+};
+
+caf::expected<key_tuple> key_tuple_of(const table_schema& t) {
+  key_tuple out;
+  for (const auto& k : t.primary_key) {
+    auto q = quoted(k);
+    if (!q)
+      return q.error();
+    out.columns += (out.columns.empty() ? "" : ", ") + *q;
+    out.marks += out.marks.empty() ? "?" : ", ?";
+  }
+  if (t.primary_key.size() > 1) {
+    out.columns = "(" + out.columns + ")";
+    out.marks = "(" + out.marks + ")";
+  }
+  return out;
+}
+
+// "<key> IN (<marks>, …)" for keys[first..last), their values appended to
+// `params` in key order (the keys validated before).
+std::string key_in_list(const table_schema& t, const key_tuple& kt,
+                        const std::vector<record>& keys, size_t first,
+                        size_t last, std::vector<value>& params) {
+  std::string list;
+  for (size_t i = first; i < last; ++i) {
+    list += (list.empty() ? "" : ", ") + kt.marks;
+    for (const auto& k : t.primary_key)
+      params.push_back(*keys[i].find(k));
+  }
+  return fmt::format("{} IN ({})", kt.columns, list);
+}
+
+// Each of `xs` validated for `kind`; the error of the first bad one starts
+// with "<what> <index>: ".
+caf::error validate_each(const table_schema& t, const std::vector<record>& xs,
+                         write_kind kind, std::string_view what) {
+  for (size_t i = 0; i < xs.size(); ++i)
+    if (auto err = validate(t, xs[i], kind)) {
+      auto x = info(err);
+      return make_error(x.code, fmt::format("{} {}: {}", what, i, x.message));
+    }
+  return {};
+}
+
+// The key tuple of `t` for 1 to `most` keys, each validated (an error
+// names the first bad key by its index).
+caf::expected<key_tuple> checked_keys(const table_schema& t,
+                                      const std::vector<record>& keys,
+                                      size_t most, std::string_view what) {
+  if (keys.empty() || keys.size() > most)
+    return make_error(errc::invalid_argument,
+                      fmt::format("{} takes 1 to {} keys (got {})", what, most,
+                                  keys.size()));
+  if (auto err = validate_each(t, keys, write_kind::key, "key"))
+    return err;
+  return key_tuple_of(t);
+}
+
+// "UPDATE <table> SET `a` = ?, …" (the changes validated for update, their
+// values appended to `params`), or "DELETE FROM <table>" without changes.
+caf::expected<std::string> write_head(const table_schema& t,
+                                      const record* changes,
+                                      std::vector<value>& params) {
+  if (changes != nullptr)
+    if (auto err = validate(t, *changes, write_kind::update))
+      return err;
+  auto table = table_name(t);
+  if (!table || changes == nullptr)
+    return !table ? table : "DELETE FROM " + *table;
+  auto sets = set_clause(*changes, params);
+  if (!sets)
+    return sets.error();
+  return fmt::format("UPDATE {} SET {}", *table, *sets);
+}
+
 } // namespace
 
 caf::expected<plan> get(const table_schema& t, const record& key) {
@@ -125,36 +275,16 @@ caf::expected<plan> get(const table_schema& t, const record& key) {
 
 caf::expected<plan> get_many(const table_schema& t,
                              const std::vector<record>& keys) {
-  if (keys.empty() || keys.size() > max_batch)
-    return make_error(errc::invalid_argument,
-                      fmt::format("get_many takes 1 to {} keys (got {})",
-                                  max_batch, keys.size()));
+  auto kt = checked_keys(t, keys, max_batch, "get_many");
+  if (!kt)
+    return kt.error();
   auto n = names_of(t);
   if (!n)
     return n.error();
-  std::string cols;
-  for (const auto& k : t.primary_key) {
-    auto q = quoted(k);
-    if (!q)
-      return q.error();
-    cols += (cols.empty() ? "" : ", ") + *q;
-  }
-  bool composite = t.primary_key.size() > 1;
-  std::string tuple = composite ? "(" : "";
-  for (size_t i = 0; i < t.primary_key.size(); ++i)
-    tuple += i == 0 ? "?" : ", ?";
-  tuple += composite ? ")" : "";
   bound_sql step;
-  std::string list;
-  for (const auto& key : keys) {
-    if (auto err = validate(t, key, write_kind::key))
-      return err;
-    list += (list.empty() ? "" : ", ") + tuple;
-    for (const auto& k : t.primary_key)
-      step.params.push_back(*key.find(k));
-  }
-  step.sql = fmt::format("SELECT {} FROM {} WHERE {} IN ({})", n->columns,
-                         n->table, composite ? "(" + cols + ")" : cols, list);
+  auto in = key_in_list(t, *kt, keys, 0, keys.size(), step.params);
+  step.sql = fmt::format("SELECT {} FROM {} WHERE {}", n->columns, n->table,
+                         in);
   return one_step(std::move(step), shape::rows);
 }
 
@@ -206,38 +336,12 @@ caf::expected<plan> find(const table_schema& t, const record& where,
   auto n = names_of(t);
   if (!n)
     return n.error();
-  auto* cols = &n->columns;
-  auto* name = &n->table;
   bound_sql step;
-  std::string cond;
-  const auto& fields = where.fields();
-  for (size_t i = 0; i < fields.size(); ++i) {
-    const auto& [column, x] = fields[i];
-    for (size_t k = 0; k < i; ++k)
-      if (fields[k].first == column)
-        return make_error(errc::invalid_argument,
-                          fmt::format("table '{}': column '{}' is given twice",
-                                      t.name,
-                                      std::string_view{column}.substr(0, 64)));
-    auto* c = t.column(column);
-    if (c == nullptr)
-      return make_error(errc::invalid_argument,
-                        fmt::format("table '{}': no column '{}'", t.name,
-                                    std::string_view{column}.substr(0, 64)));
-    auto q = quoted(column);
-    if (!q)
-      return q.error();
-    cond += cond.empty() ? " WHERE " : " AND ";
-    if (x.is_null()) {
-      cond += *q + " IS NULL";
-      continue;
-    }
-    if (auto err = validate_value(*c, x))
-      return err;
-    cond += *q + " = ?";
-    step.params.push_back(x);
-  }
-  step.sql = fmt::format("SELECT {} FROM {}{} LIMIT ?", *cols, *name, cond);
+  auto cond = equals_condition(t, where, step.params);
+  if (!cond)
+    return cond.error();
+  step.sql = fmt::format("SELECT {} FROM {}{} LIMIT ?", n->columns, n->table,
+                         *cond);
   step.params.emplace_back(limit == 0 ? default_limit : limit);
   return one_step(std::move(step), shape::rows);
 }
@@ -377,11 +481,8 @@ caf::expected<plan> create_many(const table_schema& t,
                       fmt::format("create_many takes at most {} rows per "
                                   "call ({} given)",
                                   max_create_many, rows.size()));
-  for (size_t i = 0; i < rows.size(); ++i)
-    if (auto err = validate(t, rows[i], write_kind::create)) {
-      auto x = info(err);
-      return make_error(x.code, fmt::format("row {}: {}", i, x.message));
-    }
+  if (auto err = validate_each(t, rows, write_kind::create, "row"))
+    return err;
   auto name = table_name(t);
   if (!name)
     return name.error();
@@ -461,18 +562,13 @@ caf::expected<plan> update(const table_schema& t, const record& key,
   if (!name)
     return name.error();
   bound_sql write;
-  std::string sets;
-  for (const auto& [column, x] : changes.fields()) {
-    auto q = quoted(column);
-    if (!q)
-      return q.error();
-    sets += (sets.empty() ? "" : ", ") + *q + " = ?";
-    write.params.push_back(x);
-  }
+  auto sets = set_clause(changes, write.params);
+  if (!sets)
+    return sets.error();
   auto where = key_condition(t, key, write.params);
   if (!where)
     return where.error();
-  write.sql = fmt::format("UPDATE {} SET {} WHERE {}", *name, sets, *where);
+  write.sql = fmt::format("UPDATE {} SET {} WHERE {}", *name, *sets, *where);
   // Read back by the key it has now.
   record now;
   for (const auto& k : t.primary_key) {
@@ -491,6 +587,187 @@ caf::expected<plan> update(const table_schema& t, const record& key,
 
 caf::expected<plan> remove(const table_schema& t, const record& key) {
   return by_key(t, key, "DELETE FROM", "", shape::affected);
+}
+
+namespace {
+
+// `<head> <table> [SET …]<where>`, refusing an empty `where`.
+caf::expected<plan> where_write(const table_schema& t, const record& where,
+                                const record* changes) {
+  if (where.empty())
+    return make_error(errc::invalid_argument,
+                      fmt::format("table '{}': a batch {} with no where "
+                                  "columns would change every row",
+                                  t.name,
+                                  changes != nullptr ? "update" : "delete"));
+  bound_sql step;
+  auto head = write_head(t, changes, step.params);
+  if (!head)
+    return head.error();
+  auto cond = equals_condition(t, where, step.params);
+  if (!cond)
+    return cond.error();
+  step.sql = *head + *cond;
+  return one_step(std::move(step), shape::affected);
+}
+
+// `<head> WHERE <key> IN (…)` over the keys in chunks of max_batch, the
+// values of `changes` (if any) bound first in each.
+caf::expected<plan> keys_write(const table_schema& t,
+                               const std::vector<record>& keys,
+                               const record* changes) {
+  if (!t.has_primary_key())
+    return make_error(errc::unsupported,
+                      fmt::format("table '{}' has no primary key", t.name));
+  auto kt = checked_keys(t, keys, max_keys, "a batch by keys");
+  if (!kt)
+    return kt.error();
+  std::vector<value> set_values;
+  auto head = write_head(t, changes, set_values);
+  if (!head)
+    return head.error();
+  plan p;
+  p.how = shape::affected;
+  p.atomic = true;
+  for (size_t i = 0; i < keys.size(); i += max_batch) {
+    auto last = std::min(keys.size(), i + max_batch);
+    bound_sql step;
+    step.params = set_values;
+    auto in = key_in_list(t, *kt, keys, i, last, step.params);
+    step.sql = fmt::format("{} WHERE {}", *head, in);
+    p.steps.push_back(std::move(step));
+  }
+  return p;
+}
+
+// AVG means something for these (MariaDB would average other columns'
+// values converted to numbers, with warnings).
+bool numeric(column_type x) {
+  switch (x) {
+    case column_type::tinyint:
+    case column_type::smallint:
+    case column_type::mediumint:
+    case column_type::int_:
+    case column_type::bigint:
+    case column_type::float_:
+    case column_type::double_:
+    case column_type::decimal:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Each column's values in a stats row: count, distinct, nulls, min, max,
+// avg (after the row count in cell 0).
+constexpr size_t stats_per_column = 6;
+
+} // namespace
+
+caf::expected<plan> update_where(const table_schema& t, const record& where,
+                                 const record& changes) {
+  return where_write(t, where, &changes);
+}
+
+caf::expected<plan> delete_where(const table_schema& t, const record& where) {
+  return where_write(t, where, nullptr);
+}
+
+caf::expected<plan> update_keys(const table_schema& t,
+                                const std::vector<record>& keys,
+                                const record& changes) {
+  return keys_write(t, keys, &changes);
+}
+
+caf::expected<plan> delete_keys(const table_schema& t,
+                                const std::vector<record>& keys) {
+  return keys_write(t, keys, nullptr);
+}
+
+caf::expected<plan> stats(const table_schema& t,
+                          const std::vector<std::string>& columns) {
+  if (columns.empty() || columns.size() > max_stats_columns)
+    return make_error(errc::invalid_argument,
+                      fmt::format("statistics take 1 to {} columns (got {})",
+                                  max_stats_columns, columns.size()));
+  auto name = table_name(t);
+  if (!name)
+    return name.error();
+  std::string select = "COUNT(*)";
+  for (size_t i = 0; i < columns.size(); ++i) {
+    auto c = named_once(t, columns, i,
+                        [](const std::string& x) -> const std::string& {
+                          return x;
+                        });
+    if (!c)
+      return c.error();
+    auto q = quoted(columns[i]);
+    if (!q)
+      return q.error();
+    select += fmt::format(", COUNT({0}), COUNT(DISTINCT {0}), "
+                          "COUNT(*) - COUNT({0}), MIN({0}), MAX({0}), {1}",
+                          *q,
+                          numeric((*c)->type) ? "AVG(" + *q + ")" : "NULL");
+  }
+  // LIMIT ? binds a value: read through the binary protocol, so MIN and
+  // MAX of a FLOAT come back exact (see the top of the header).
+  plan p;
+  p.how = shape::stats;
+  p.columns = columns;
+  p.steps.push_back(
+    bound_sql{fmt::format("SELECT {} FROM {} LIMIT ?", select, *name),
+              {value{1}}});
+  return p;
+}
+
+std::string token_table(const table_schema& t) {
+  return t.database + "." + t.name;
+}
+
+caf::expected<plan> page_after(const table_schema& t, const page_token& from,
+                               uint32_t limit) {
+  if (!t.has_primary_key())
+    return make_error(errc::unsupported,
+                      fmt::format("table '{}' has no primary key to page by",
+                                  t.name));
+  if (limit > max_limit)
+    return limit_error(limit);
+  if (!from.first()) {
+    if (from.table != token_table(t))
+      return make_error(errc::invalid_argument,
+                        fmt::format("table '{}': the page token is not one "
+                                    "of this table's",
+                                    t.name));
+    if (auto err = validate(t, from.after, write_kind::key))
+      return make_error(errc::invalid_argument,
+                        "a malformed page token: " + info(err).message);
+  }
+  auto n = names_of(t);
+  if (!n)
+    return n.error();
+  auto kt = key_tuple_of(t);
+  if (!kt)
+    return kt.error();
+  std::string order;
+  for (const auto& k : t.primary_key)
+    order += (order.empty() ? "" : ", ") + *quoted(k);
+  plan p;
+  p.how = shape::keyset;
+  p.columns = t.primary_key;
+  p.table = token_table(t);
+  p.limit = limit == 0 ? default_limit : limit;
+  bound_sql step;
+  std::string where;
+  if (!from.first()) {
+    where = fmt::format(" WHERE {} > {}", kt->columns, kt->marks);
+    for (const auto& k : t.primary_key)
+      step.params.push_back(*from.after.find(k));
+  }
+  step.sql = fmt::format("SELECT {} FROM {}{} ORDER BY {} LIMIT ?",
+                         n->columns, n->table, where, order);
+  step.params.emplace_back(uint64_t{p.limit} + 1);
+  p.steps.push_back(std::move(step));
+  return p;
 }
 
 std::vector<record> records_of(const result_set& set) {
@@ -528,7 +805,8 @@ caf::expected<repository_result> read_outcome(const plan& p,
         out.count = out.rows.size(); // RETURNING: one row per row written
       break;
     case shape::affected:
-      out.count = last.affected_rows;
+      for (const auto& r : rs)
+        out.count += r.first().affected_rows;
       break;
     case shape::scalar: {
       auto n = last.scalar<uint64_t>();
@@ -545,7 +823,79 @@ caf::expected<repository_result> read_outcome(const plan& p,
         out.count += r.first().affected_rows;
       out.first_id = rs.front().first().last_insert_id;
       break;
+    case shape::stats:
+    case shape::keyset:
+      return make_error(errc::internal,
+                        "a statistics or keyset plan read as rows");
   }
+  return out;
+}
+
+namespace {
+
+caf::error misfit(std::string_view what) {
+  return make_error(errc::internal,
+                    fmt::format("the results do not fit the {} plan", what));
+}
+
+} // namespace
+
+caf::expected<field_stats> read_stats(const plan& p,
+                                      const std::vector<result>& rs) {
+  if (p.how != shape::stats || rs.size() != p.steps.size() || rs.empty())
+    return misfit("statistics");
+  const auto& set = rs.back().first();
+  if (set.row_count() != 1
+      || set.columns().size() != 1 + stats_per_column * p.columns.size())
+    return misfit("statistics");
+  auto row = set.row(0);
+  auto count = [&row](size_t i) -> caf::expected<uint64_t> {
+    return row[i].is_null() ? uint64_t{0} : row[i].as<uint64_t>();
+  };
+  field_stats out;
+  auto rows = count(0);
+  if (!rows)
+    return rows.error();
+  out.rows = *rows;
+  for (size_t c = 0; c < p.columns.size(); ++c) {
+    auto at = 1 + c * stats_per_column;
+    column_stats x;
+    x.column = p.columns[c];
+    auto n = count(at);
+    auto distinct = count(at + 1);
+    auto nulls = count(at + 2);
+    if (!n || !distinct || !nulls)
+      return misfit("statistics");
+    x.count = *n;
+    x.distinct = *distinct;
+    x.nulls = *nulls;
+    x.min = row[at + 3];
+    x.max = row[at + 4];
+    x.avg = row[at + 5];
+    out.columns.push_back(std::move(x));
+  }
+  return out;
+}
+
+caf::expected<keyset_page> read_keyset(const plan& p,
+                                       const std::vector<result>& rs) {
+  if (p.how != shape::keyset || rs.size() != p.steps.size() || rs.empty())
+    return misfit("keyset");
+  keyset_page out;
+  out.rows = records_of(rs.back().first());
+  if (out.rows.size() <= p.limit)
+    return out; // the last page
+  out.rows.resize(p.limit);
+  page_token next;
+  next.table = p.table;
+  const auto& last = out.rows.back();
+  for (const auto& k : p.columns) {
+    auto x = last.find(k);
+    if (x == nullptr)
+      return misfit("keyset");
+    next.after.set(k, *x);
+  }
+  out.next = std::move(next);
   return out;
 }
 

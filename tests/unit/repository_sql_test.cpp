@@ -335,3 +335,274 @@ TEST_CASE("create_many's outcome sums the steps and keeps the first id",
   CHECK(out->count == 307);
   CHECK(out->first_id == 41);
 }
+
+namespace {
+
+// A result of one row named by `names` with `cells`.
+result one_row(std::vector<std::string> names, std::vector<value> cells) {
+  result_set set;
+  for (auto& n : names) {
+    column c;
+    c.name = std::move(n);
+    set.columns().push_back(std::move(c));
+  }
+  set.cells() = std::move(cells);
+  return result{std::move(set)};
+}
+
+} // namespace
+
+TEST_CASE("batch writes by where-equals bind the changes, then the where",
+          "[repository_sql][batch]") {
+  auto t = orders();
+  auto u = rs::update_where(t, {{"region", "eu"}, {"note", null}},
+                            {{"note", "late"}});
+  REQUIRE(u);
+  REQUIRE(u->steps.size() == 1);
+  CHECK(u->steps[0].sql
+        == "UPDATE `shop`.`order``s` SET `note` = ? WHERE `region` = ? AND "
+           "`note` IS NULL");
+  CHECK(u->steps[0].params == std::vector<value>{"late", "eu"});
+  CHECK(u->how == rs::shape::affected);
+  auto d = rs::delete_where(t, {{"note", "x`y"}});
+  REQUIRE(d);
+  CHECK(d->steps[0].sql == "DELETE FROM `shop`.`order``s` WHERE `note` = ?");
+  CHECK(d->steps[0].params == std::vector<value>{"x`y"});
+}
+
+TEST_CASE("batch writes by where-equals refuse what could go wrong, before "
+          "any SQL",
+          "[repository_sql][batch]") {
+  auto t = orders();
+  auto code = [](const auto& p) { return info(p.error()).code; };
+  // An empty where would change every row.
+  auto all = rs::update_where(t, {}, {{"note", "x"}});
+  REQUIRE_FALSE(all);
+  CHECK(code(all) == errc::invalid_argument);
+  CHECK(info(all.error()).message.find("every row") != std::string::npos);
+  auto none = rs::delete_where(t, {});
+  REQUIRE_FALSE(none);
+  CHECK(info(none.error()).message.find("every row") != std::string::npos);
+  // Unknown and repeated where columns, invalid where values.
+  auto unknown = rs::delete_where(t, {{"nope", 1}});
+  REQUIRE_FALSE(unknown);
+  CHECK(info(unknown.error()).message.find("no column 'nope'")
+        != std::string::npos);
+  CHECK_FALSE(rs::delete_where(t, {{"note", "a"}, {"note", "b"}}));
+  CHECK_FALSE(rs::delete_where(t, {{"region", "much too long"}}));
+  CHECK_FALSE(rs::delete_where(t, {{"id", "not a number"}}));
+  // Changes are validated for update: none, unknown, NULL into NOT NULL.
+  CHECK_FALSE(rs::update_where(t, {{"region", "eu"}}, {}));
+  CHECK_FALSE(rs::update_where(t, {{"region", "eu"}}, {{"nope", 1}}));
+  CHECK_FALSE(rs::update_where(t, {{"region", "eu"}}, {{"region", null}}));
+}
+
+TEST_CASE("batch writes by keys go in chunks of at most max_batch keys, as "
+          "one atomic plan",
+          "[repository_sql][batch]") {
+  auto t = orders();
+  std::vector<record> keys;
+  for (int i = 0; i < 600; ++i)
+    keys.push_back({{"id", i}, {"region", "eu"}});
+  auto u = rs::update_keys(t, keys, {{"note", "n"}});
+  REQUIRE(u);
+  REQUIRE(u->steps.size() == 3); // 256 + 256 + 88
+  CHECK(u->atomic);
+  CHECK(u->how == rs::shape::affected);
+  CHECK(u->steps[0].sql.rfind("UPDATE `shop`.`order``s` SET `note` = ? "
+                              "WHERE (`region`, `id`) IN ((?, ?), (?, ?), ",
+                              0)
+        == 0);
+  CHECK(u->steps[0].params.size() == 1 + 2 * rs::max_batch);
+  CHECK(u->steps[2].params.size() == 1 + 2 * 88);
+  // Changes first, then each key in key order.
+  CHECK(u->steps[1].params[0] == value{"n"});
+  CHECK(u->steps[1].params[1] == value{"eu"});
+  CHECK(u->steps[1].params[2] == value{256});
+  auto single = t;
+  single.primary_key = {"id"};
+  auto d = rs::delete_keys(single, {{{"id", 4}}, {{"id", 9}}});
+  REQUIRE(d);
+  REQUIRE(d->steps.size() == 1);
+  CHECK(d->steps[0].sql
+        == "DELETE FROM `shop`.`order``s` WHERE `id` IN (?, ?)");
+  CHECK(d->steps[0].params == std::vector<value>{4, 9});
+}
+
+TEST_CASE("batch writes by keys refuse bad keys, naming them, before any SQL",
+          "[repository_sql][batch]") {
+  auto t = orders();
+  auto half = rs::delete_keys(t, {{{"id", 1}, {"region", "eu"}}, {{"id", 2}}});
+  REQUIRE_FALSE(half);
+  CHECK(info(half.error()).code == errc::invalid_argument);
+  CHECK(info(half.error()).message.rfind("key 1: ", 0) == 0);
+  CHECK_FALSE(rs::delete_keys(t, {}));
+  CHECK_FALSE(rs::update_keys(t, {{{"id", 1}, {"region", "eu"}}}, {}));
+  CHECK_FALSE(rs::delete_keys(t, std::vector<record>(
+                                   rs::max_keys + 1,
+                                   record{{"id", 1}, {"region", "eu"}})));
+  auto keyless = t;
+  keyless.primary_key.clear();
+  auto k = rs::delete_keys(keyless, {{{"id", 1}}});
+  REQUIRE_FALSE(k);
+  CHECK(info(k.error()).code == errc::unsupported);
+}
+
+TEST_CASE("the affected rows of every step are summed",
+          "[repository_sql][batch]") {
+  rs::plan p;
+  p.how = rs::shape::affected;
+  p.steps.resize(3);
+  std::vector<result> rs(3);
+  for (auto& r : rs)
+    r.sets().emplace_back();
+  rs[0].sets()[0].affected_rows = 256;
+  rs[1].sets()[0].affected_rows = 0;
+  rs[2].sets()[0].affected_rows = 7;
+  CHECK(rs::read_outcome(p, rs)->count == 263);
+}
+
+TEST_CASE("statistics are one statement over quoted, known columns",
+          "[repository_sql][stats]") {
+  auto t = orders();
+  auto p = rs::stats(t, {"id", "note"});
+  REQUIRE(p);
+  REQUIRE(p->steps.size() == 1);
+  CHECK(p->how == rs::shape::stats);
+  CHECK(p->columns == std::vector<std::string>{"id", "note"});
+  // AVG for the numeric column only; a bound LIMIT (binary protocol).
+  CHECK(p->steps[0].sql
+        == "SELECT COUNT(*), COUNT(`id`), COUNT(DISTINCT `id`), "
+           "COUNT(*) - COUNT(`id`), MIN(`id`), MAX(`id`), AVG(`id`), "
+           "COUNT(`note`), COUNT(DISTINCT `note`), COUNT(*) - COUNT(`note`), "
+           "MIN(`note`), MAX(`note`), NULL FROM `shop`.`order``s` LIMIT ?");
+  CHECK(p->steps[0].params == std::vector<value>{1});
+  auto code = [](const auto& x) { return info(x.error()).code; };
+  auto unknown = rs::stats(t, {"id", "nope`"});
+  REQUIRE_FALSE(unknown);
+  CHECK(code(unknown) == errc::invalid_argument);
+  CHECK_FALSE(rs::stats(t, {}));
+  CHECK_FALSE(rs::stats(t, {"id", "id"}));
+  CHECK_FALSE(rs::stats(t, std::vector<std::string>(
+                             rs::max_stats_columns + 1, "id")));
+}
+
+TEST_CASE("statistics are read from the one row by position",
+          "[repository_sql][stats]") {
+  auto t = orders();
+  auto p = rs::stats(t, {"id", "note"});
+  REQUIRE(p);
+  auto r = one_row({"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k",
+                    "l", "m"},
+                   {value{5}, value{5}, value{4}, value{0}, value{1},
+                    value{9}, value{decimal{"4.6000"}}, value{3}, value{2},
+                    value{2}, value{"a"}, value{"z"}, value{}});
+  auto s = rs::read_stats(*p, {r});
+  REQUIRE(s);
+  CHECK(s->rows == 5);
+  REQUIRE(s->columns.size() == 2);
+  auto id = s->find("id");
+  REQUIRE(id != nullptr);
+  CHECK(id->count == 5);
+  CHECK(id->distinct == 4);
+  CHECK(id->nulls == 0);
+  CHECK(id->min == value{1});
+  CHECK(id->max == value{9});
+  CHECK(id->avg == value{decimal{"4.6000"}});
+  auto note = s->find("note");
+  REQUIRE(note != nullptr);
+  CHECK(note->nulls == 2);
+  CHECK(note->max == value{"z"});
+  CHECK(note->avg.is_null());
+  CHECK(s->find("region") == nullptr);
+  // Results that do not fit the plan: internal, not a wrong answer.
+  auto short_row = one_row({"a"}, {value{1}});
+  auto bad = rs::read_stats(*p, {short_row});
+  REQUIRE_FALSE(bad);
+  CHECK(info(bad.error()).code == errc::internal);
+  CHECK_FALSE(rs::read_outcome(*p, {r}));
+}
+
+TEST_CASE("keyset pages compare the key as a row value and read one row more",
+          "[repository_sql][keyset]") {
+  auto t = orders();
+  auto first = rs::page_after(t, {}, 2);
+  REQUIRE(first);
+  CHECK(first->how == rs::shape::keyset);
+  CHECK(first->steps[0].sql
+        == "SELECT * FROM `shop`.`order``s` ORDER BY `region`, `id` LIMIT ?");
+  CHECK(first->steps[0].params == std::vector<value>{uint64_t{3}});
+  CHECK(first->table == "shop.order`s");
+  page_token from{"shop.order`s", {{"id", 7}, {"region", "eu"}}};
+  auto next = rs::page_after(t, from, 0);
+  REQUIRE(next);
+  CHECK(next->steps[0].sql
+        == "SELECT * FROM `shop`.`order``s` WHERE (`region`, `id`) > (?, ?) "
+           "ORDER BY `region`, `id` LIMIT ?");
+  CHECK(next->steps[0].params
+        == std::vector<value>{"eu", 7, uint64_t{rs::default_limit + 1}});
+  auto single = t;
+  single.primary_key = {"id"};
+  auto one = rs::page_after(single, {"shop.order`s", {{"id", 7}}}, 5);
+  REQUIRE(one);
+  CHECK(one->steps[0].sql
+        == "SELECT * FROM `shop`.`order``s` WHERE `id` > ? ORDER BY `id` "
+           "LIMIT ?");
+}
+
+TEST_CASE("keyset pages refuse tokens of other tables and malformed ones",
+          "[repository_sql][keyset]") {
+  auto t = orders();
+  auto code = [](const auto& x) { return info(x.error()).code; };
+  auto other = rs::page_after(t, {"shop.users", {{"id", 7}, {"region", "eu"}}},
+                              10);
+  REQUIRE_FALSE(other);
+  CHECK(code(other) == errc::invalid_argument);
+  // A token naming no table but a key is not the first page either.
+  CHECK_FALSE(rs::page_after(t, {"", {{"id", 7}, {"region", "eu"}}}, 10));
+  CHECK_FALSE(rs::page_after(t, {"shop.order`s", {{"id", 7}}}, 10));
+  CHECK_FALSE(rs::page_after(t, {"shop.order`s", {}}, 10));
+  CHECK_FALSE(rs::page_after(t,
+                             {"shop.order`s",
+                              {{"id", "x"}, {"region", "eu"}}},
+                             10));
+  CHECK_FALSE(rs::page_after(t, {}, rs::max_limit + 1));
+  auto keyless = t;
+  keyless.primary_key.clear();
+  auto k = rs::page_after(keyless, {}, 10);
+  REQUIRE_FALSE(k);
+  CHECK(code(k) == errc::unsupported);
+}
+
+TEST_CASE("a keyset page names the next one by its last row's key",
+          "[repository_sql][keyset]") {
+  auto t = orders();
+  auto p = rs::page_after(t, {}, 2);
+  REQUIRE(p);
+  auto rows = [](int n) {
+    result_set set;
+    for (auto name : {"region", "id", "note"}) {
+      column c;
+      c.name = name;
+      set.columns().push_back(c);
+    }
+    for (int i = 1; i <= n; ++i)
+      for (auto x : {value{"eu"}, value{i}, value{}})
+        set.cells().push_back(x);
+    return result{set};
+  };
+  // One row more than the page: a next page, after the page's last row.
+  auto full = rs::read_keyset(*p, {rows(3)});
+  REQUIRE(full);
+  CHECK(full->rows.size() == 2);
+  REQUIRE(full->next);
+  CHECK(full->next->table == "shop.order`s");
+  CHECK(full->next->after == record{{"region", "eu"}, {"id", 2}});
+  CHECK(rs::page_after(t, *full->next, 2));
+  // No more than the page: the last page.
+  auto last = rs::read_keyset(*p, {rows(2)});
+  REQUIRE(last);
+  CHECK(last->rows.size() == 2);
+  CHECK_FALSE(last->next);
+  CHECK_FALSE(rs::read_keyset(*p, {}));
+}

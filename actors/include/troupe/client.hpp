@@ -65,6 +65,18 @@ public:
   caf::expected<std::optional<record>> update(record key, record changes);
   /// Whether a row was deleted.
   caf::expected<bool> remove(record key);
+  /// Batch writes (see repository_actor): the rows changed or deleted. An
+  /// empty `where` is refused; keys go in chunks, all or nothing.
+  caf::expected<uint64_t> update_where(record where, record changes);
+  caf::expected<uint64_t> remove_where(record where);
+  caf::expected<uint64_t> update_keys(std::vector<record> keys,
+                                      record changes);
+  caf::expected<uint64_t> remove_keys(std::vector<record> keys);
+  /// Count, distinct, nulls, min, max, avg of each column, by the server.
+  caf::expected<field_stats> stats(std::vector<std::string> columns);
+  /// A page in primary key order after `from` (`page_token{}`: the first
+  /// page); its `next` is the token of the page after it (none: the last).
+  caf::expected<keyset_page> page_after(page_token from, uint32_t limit = 0);
   caf::expected<table_schema> schema();
 
   const repository_actor& handle() const { return handle_; }
@@ -75,9 +87,16 @@ private:
   friend class unit_of_work;
   repository(client& owner, repository_actor handle, transaction* tx,
              std::string table = {});
-  template <class... Ts>
-  caf::expected<repository_result> call(bool writes, std::string_view what,
-                                        Ts&&... xs);
+  template <class R = repository_result, class... Ts>
+  caf::expected<R> call(bool writes, std::string_view what, Ts&&... xs);
+  // The atom, then the session when in a transaction, then the arguments.
+  template <class R = repository_result, class Atom, class... Ts>
+  caf::expected<R> call_op(bool writes, std::string_view what, Atom atom,
+                           Ts&&... xs);
+  // The count of a batch write.
+  template <class Atom, class... Ts>
+  caf::expected<uint64_t> count_of(std::string_view what, Atom atom,
+                                   Ts&&... xs);
   client& owner_;
   repository_actor handle_;
   transaction* tx_;

@@ -86,6 +86,15 @@ using create_atom = caf::atom_constant<caf::atom("create")>;
 using create_many_atom = caf::atom_constant<caf::atom("createmany")>;
 using update_atom = caf::atom_constant<caf::atom("update")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
+/// Batch writes: by where-equals and by primary keys.
+using update_where_atom = caf::atom_constant<caf::atom("updwhere")>;
+using delete_where_atom = caf::atom_constant<caf::atom("delwhere")>;
+using update_keys_atom = caf::atom_constant<caf::atom("updkeys")>;
+using delete_keys_atom = caf::atom_constant<caf::atom("delkeys")>;
+/// Field statistics (field_stats).
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+/// Keyset paging (page_token, keyset_page).
+using page_after_atom = caf::atom_constant<caf::atom("pageafter")>;
 using schema_atom = caf::atom_constant<caf::atom("schema")>;
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
 /// A session runs a repository's plan (sent by repositories on behalf of
@@ -350,14 +359,19 @@ using session_actor = caf::typed_actor<
   caf::replies_to<rollback_atom>::with<result>,
   caf::replies_to<close_atom>::with<result>,
   caf::replies_to<hand_over_atom, caf::actor>::with<result>,
-  caf::replies_to<plan_atom, repository_sql::plan>::with<repository_result>>;
+  caf::replies_to<plan_atom, repository_sql::plan>::with<repository_result>,
+  caf::replies_to<plan_atom, stats_atom, repository_sql::plan>::with<
+    field_stats>,
+  caf::replies_to<plan_atom, page_after_atom, repository_sql::plan>::with<
+    keyset_page>>;
 
 /// A repository: typed CRUD on one table, whose schema it reflects on first
 /// use (and again on `refresh`). Keys, rows and changes are `record`s,
 /// validated against the schema before any SQL runs (`invalid_argument`
 /// naming the column; `unsupported` for key operations on a table without
 /// a primary key; `not_found` when the table does not exist). Every
-/// operation answers a `repository_result` (rows as records, and a count):
+/// operation answers a `repository_result` (rows as records, and a count),
+/// but `stats_atom` (`field_stats`) and `page_after_atom` (`keyset_page`):
 ///
 /// - `(get_atom, key)`: the row, or none.
 /// - `(exists_atom, key)`: count 1 or 0.
@@ -375,6 +389,22 @@ using session_actor = caf::typed_actor<
 ///   so a failure undoes this call's rows and the transaction goes on).
 /// - `(update_atom, key, changes)`: the row as updated, or none.
 /// - `(delete_atom, key)`: count 1 if a row was deleted, else 0.
+/// - `(update_where_atom, where, changes)`, `(delete_where_atom, where)`:
+///   every row whose columns equal `where` (NULL matches NULL); count = the
+///   rows changed (a row left as it was is not counted) or deleted. An
+///   empty `where` is refused (`invalid_argument`: it would change every
+///   row).
+/// - `(update_keys_atom, keys, changes)`, `(delete_keys_atom, keys)`: the
+///   rows with these primary keys (at most 100,000; a key given twice
+///   counts once), in statements of at most 256 keys, all or nothing
+///   (through a session: under a savepoint); count as above.
+/// - `(stats_atom, columns)`: `field_stats` of at most 64 columns (count,
+///   distinct, nulls, min, max, avg of numeric columns), one statement.
+/// - `(page_after_atom, token, limit)`: a `keyset_page` of at most `limit`
+///   rows (0: 100, at most 10,000) in primary key order after the token's
+///   key (`page_token{}`: the first page), and the next page's token.
+///   `unsupported` without a primary key; `invalid_argument` for a token
+///   of another table or a malformed one.
 ///
 /// Each also comes with a `session_actor` first: it then runs inside that
 /// session's open transaction (the request must come from the session's
@@ -409,6 +439,26 @@ using repository_actor = caf::typed_actor<
     repository_result>,
   caf::replies_to<delete_atom, session_actor, record>::with<
     repository_result>,
+  caf::replies_to<update_where_atom, record, record>::with<repository_result>,
+  caf::replies_to<delete_where_atom, record>::with<repository_result>,
+  caf::replies_to<update_keys_atom, std::vector<record>, record>::with<
+    repository_result>,
+  caf::replies_to<delete_keys_atom, std::vector<record>>::with<
+    repository_result>,
+  caf::replies_to<stats_atom, std::vector<std::string>>::with<field_stats>,
+  caf::replies_to<page_after_atom, page_token, uint32_t>::with<keyset_page>,
+  caf::replies_to<update_where_atom, session_actor, record, record>::with<
+    repository_result>,
+  caf::replies_to<delete_where_atom, session_actor, record>::with<
+    repository_result>,
+  caf::replies_to<update_keys_atom, session_actor, std::vector<record>,
+                  record>::with<repository_result>,
+  caf::replies_to<delete_keys_atom, session_actor, std::vector<record>>::with<
+    repository_result>,
+  caf::replies_to<stats_atom, session_actor, std::vector<std::string>>::with<
+    field_stats>,
+  caf::replies_to<page_after_atom, session_actor, page_token, uint32_t>::with<
+    keyset_page>,
   caf::replies_to<schema_atom>::with<table_schema>,
   caf::replies_to<refresh_atom>::with<table_schema>>;
 

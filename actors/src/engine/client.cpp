@@ -218,26 +218,42 @@ repository::repository(client& owner, repository_actor handle,
 // In a transaction the session goes first (the repository hands the
 // operation to it on our behalf); otherwise the operation runs in
 // autocommit.
-template <class... Ts>
-caf::expected<repository_result>
-repository::call(bool writes, std::string_view what, Ts&&... xs) {
+template <class R, class... Ts>
+caf::expected<R> repository::call(bool writes, std::string_view what,
+                                  Ts&&... xs) {
   if (unit_ != nullptr) {
     if (unit_->failure_)
       return make_error(errc::transaction_aborted,
                         "an earlier operation of the unit of work failed: "
                           + info(unit_->failure_).message);
-    auto out = tx_->call<repository_result>(handle_, what,
-                                            std::forward<Ts>(xs)...);
+    auto out = tx_->call<R>(handle_, what, std::forward<Ts>(xs)...);
     unit_->record(what, table_, out ? nullptr : &out.error());
     return out;
   }
   if (tx_ != nullptr)
-    return tx_->call<repository_result>(handle_, what,
-                                        std::forward<Ts>(xs)...);
-  return owner_.impl_->ask_to<repository_result>(
-    handle_,
-    writes ? if_no_answer::may_be_applied : if_no_answer::changes_nothing,
-    what, std::forward<Ts>(xs)...);
+    return tx_->call<R>(handle_, what, std::forward<Ts>(xs)...);
+  return owner_.impl_->ask_to<R>(handle_,
+                                 writes ? if_no_answer::may_be_applied
+                                        : if_no_answer::changes_nothing,
+                                 what, std::forward<Ts>(xs)...);
+}
+
+template <class R, class Atom, class... Ts>
+caf::expected<R> repository::call_op(bool writes, std::string_view what,
+                                     Atom atom, Ts&&... xs) {
+  if (tx_ != nullptr)
+    return call<R>(writes, what, atom, tx_->session_,
+                   std::forward<Ts>(xs)...);
+  return call<R>(writes, what, atom, std::forward<Ts>(xs)...);
+}
+
+template <class Atom, class... Ts>
+caf::expected<uint64_t> repository::count_of(std::string_view what,
+                                             Atom atom, Ts&&... xs) {
+  auto r = call_op(true, what, atom, std::forward<Ts>(xs)...);
+  if (!r)
+    return std::move(r.error());
+  return r->count;
 }
 
 // -- units of work ------------------------------------------------------------------
@@ -317,37 +333,29 @@ std::optional<record> only_row(repository_result& r) {
 
 } // namespace
 
-// The atom, then the session when in a transaction, then the arguments.
-#define TROUPE_REPO_CALL(writes, what, atom, ...)                              \
-  (tx_ != nullptr ? call(writes, what, atom::value, tx_->session_,             \
-                         __VA_ARGS__)                                          \
-                  : call(writes, what, atom::value, __VA_ARGS__))
-
 caf::expected<std::optional<record>> repository::get(record key) {
-  auto r = TROUPE_REPO_CALL(false, "the lookup", get_atom, std::move(key));
+  auto r = call_op(false, "the lookup", get_atom::value, std::move(key));
   if (!r)
     return std::move(r.error());
   return only_row(*r);
 }
 
 caf::expected<bool> repository::exists(record key) {
-  auto r = TROUPE_REPO_CALL(false, "the lookup", exists_atom, std::move(key));
+  auto r = call_op(false, "the lookup", exists_atom::value, std::move(key));
   if (!r)
     return std::move(r.error());
   return r->count > 0;
 }
 
 caf::expected<uint64_t> repository::count() {
-  auto r = tx_ != nullptr
-             ? call(false, "the count", count_atom::value, tx_->session_)
-             : call(false, "the count", count_atom::value);
+  auto r = call_op(false, "the count", count_atom::value);
   if (!r)
     return std::move(r.error());
   return r->count;
 }
 
 caf::expected<std::vector<record>> repository::page(page_request page) {
-  auto r = TROUPE_REPO_CALL(false, "the page", page_atom, std::move(page));
+  auto r = call_op(false, "the page", page_atom::value, std::move(page));
   if (!r)
     return std::move(r.error());
   return std::move(r->rows);
@@ -355,7 +363,7 @@ caf::expected<std::vector<record>> repository::page(page_request page) {
 
 caf::expected<std::vector<record>> repository::find(record where,
                                                     uint32_t limit) {
-  auto r = TROUPE_REPO_CALL(false, "the find", find_atom, std::move(where),
+  auto r = call_op(false, "the find", find_atom::value, std::move(where),
                             limit);
   if (!r)
     return std::move(r.error());
@@ -363,7 +371,7 @@ caf::expected<std::vector<record>> repository::find(record where,
 }
 
 caf::expected<record> repository::create(record row) {
-  auto r = TROUPE_REPO_CALL(true, "the create", create_atom, std::move(row));
+  auto r = call_op(true, "the create", create_atom::value, std::move(row));
   if (!r)
     return std::move(r.error());
   if (r->rows.empty())
@@ -373,13 +381,13 @@ caf::expected<record> repository::create(record row) {
 
 caf::expected<repository_result>
 repository::create_many(std::vector<record> rows) {
-  return TROUPE_REPO_CALL(true, "the create_many", create_many_atom,
+  return call_op(true, "the create_many", create_many_atom::value,
                           std::move(rows));
 }
 
 caf::expected<std::optional<record>> repository::update(record key,
                                                         record changes) {
-  auto r = TROUPE_REPO_CALL(true, "the update", update_atom, std::move(key),
+  auto r = call_op(true, "the update", update_atom::value, std::move(key),
                             std::move(changes));
   if (!r)
     return std::move(r.error());
@@ -387,13 +395,43 @@ caf::expected<std::optional<record>> repository::update(record key,
 }
 
 caf::expected<bool> repository::remove(record key) {
-  auto r = TROUPE_REPO_CALL(true, "the delete", delete_atom, std::move(key));
+  auto r = call_op(true, "the delete", delete_atom::value, std::move(key));
   if (!r)
     return std::move(r.error());
   return r->count > 0;
 }
 
-#undef TROUPE_REPO_CALL
+caf::expected<uint64_t> repository::update_where(record where,
+                                                 record changes) {
+  return count_of("the update", update_where_atom::value, std::move(where),
+                  std::move(changes));
+}
+
+caf::expected<uint64_t> repository::remove_where(record where) {
+  return count_of("the delete", delete_where_atom::value, std::move(where));
+}
+
+caf::expected<uint64_t> repository::update_keys(std::vector<record> keys,
+                                                record changes) {
+  return count_of("the update", update_keys_atom::value, std::move(keys),
+                  std::move(changes));
+}
+
+caf::expected<uint64_t> repository::remove_keys(std::vector<record> keys) {
+  return count_of("the delete", delete_keys_atom::value, std::move(keys));
+}
+
+caf::expected<field_stats>
+repository::stats(std::vector<std::string> columns) {
+  return call_op<field_stats>(false, "the statistics", stats_atom::value,
+                              std::move(columns));
+}
+
+caf::expected<keyset_page> repository::page_after(page_token from,
+                                                  uint32_t limit) {
+  return call_op<keyset_page>(false, "the page", page_after_atom::value,
+                              std::move(from), limit);
+}
 
 caf::expected<table_schema> repository::schema() {
   return owner_.impl_->ask_to<table_schema>(handle_,

@@ -58,6 +58,9 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<record>>("std::vector<troupe::record>");
   cfg.add_message_type<repository_result>("troupe::repository_result");
   cfg.add_message_type<page_request>("troupe::page_request");
+  cfg.add_message_type<field_stats>("troupe::field_stats");
+  cfg.add_message_type<page_token>("troupe::page_token");
+  cfg.add_message_type<keyset_page>("troupe::keyset_page");
   cfg.add_message_type<repository_sql::plan>("troupe::repository_plan");
   cfg.add_message_type<table_schema>("troupe::table_schema");
   cfg.add_message_type<repository_actor>("troupe::repository_actor");

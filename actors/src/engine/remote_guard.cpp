@@ -151,10 +151,16 @@ constexpr std::string_view the_statement = "the statement";
 
 // -- the session guard ------------------------------------------------------
 
+// repo_via_atom with stats_atom or page_after_atom after it: operations
+// whose answer is a field_stats or a keyset_page.
 using session_guard_actor = session_actor::extend<
   caf::reacts_to<sweep_atom>,
   caf::replies_to<repo_via_atom, repository_actor, caf::message>::with<
-    repository_result>>;
+    repository_result>,
+  caf::replies_to<repo_via_atom, stats_atom, repository_actor,
+                  caf::message>::with<field_stats>,
+  caf::replies_to<repo_via_atom, page_after_atom, repository_actor,
+                  caf::message>::with<keyset_page>>;
 
 struct session_guard_state {
   forwarder fw;
@@ -182,6 +188,26 @@ caf::result<Reply> to_session(Self* self, if_no_answer meaning,
     return not_owner();
   return forward<Reply>(self, st.remote, meaning, what,
                         std::forward<Ts>(xs)...);
+}
+
+// `op` is (atom, this guard, arguments...): the remote session takes the
+// guard's place, and the remote repository hands its plan to the remote
+// session with this guard, its owner, as the sender.
+template <class Reply>
+caf::result<Reply> via_repository(session_guard_ptr self,
+                                  const repository_actor& repo,
+                                  caf::message op) {
+  auto& st = self->state;
+  if (self->current_sender() != st.owner)
+    return not_owner();
+  if (!st.remote)
+    return make_error(errc::invalid_argument, "the session is not open yet");
+  if (op.size() < 2)
+    return make_error(errc::internal, "a malformed repository operation");
+  auto msg = op.take(1) + caf::make_message(st.remote) + op.drop(2);
+  return forward<Reply>(self, caf::actor_cast<caf::actor>(repo),
+                        if_no_answer::rolled_back, "the repository operation",
+                        std::move(msg));
 }
 
 session_guard_actor::behavior_type
@@ -307,25 +333,24 @@ session_guard(session_guard_ptr self, engine_actor engine,
                                            "the repository operation", a,
                                            std::move(p));
     },
-    [self](repo_via_atom, repository_actor& repo,
-           caf::message& op) -> caf::result<repository_result> {
-      // `op` is (atom, this guard, arguments...): the remote session takes
-      // the guard's place, and the remote repository hands its plan to the
-      // remote session with this guard, its owner, as the sender.
-      auto& st = self->state;
-      if (self->current_sender() != st.owner)
-        return not_owner();
-      if (!st.remote)
-        return make_error(errc::invalid_argument,
-                          "the session is not open yet");
-      if (op.size() < 2)
-        return make_error(errc::internal, "a malformed repository operation");
-      auto msg = op.take(1) + caf::make_message(st.remote) + op.drop(2);
-      return forward<repository_result>(self,
-                                        caf::actor_cast<caf::actor>(repo),
-                                        if_no_answer::rolled_back,
-                                        "the repository operation",
-                                        std::move(msg));
+    [self](plan_atom a, stats_atom b, repository_sql::plan& p) {
+      return to_session<field_stats>(self, if_no_answer::changes_nothing,
+                                     "the statistics", a, b, std::move(p));
+    },
+    [self](plan_atom a, page_after_atom b, repository_sql::plan& p) {
+      return to_session<keyset_page>(self, if_no_answer::changes_nothing,
+                                     "the page", a, b, std::move(p));
+    },
+    [self](repo_via_atom, repository_actor& repo, caf::message& op) {
+      return via_repository<repository_result>(self, repo, std::move(op));
+    },
+    [self](repo_via_atom, stats_atom, repository_actor& repo,
+           caf::message& op) {
+      return via_repository<field_stats>(self, repo, std::move(op));
+    },
+    [self](repo_via_atom, page_after_atom, repository_actor& repo,
+           caf::message& op) {
+      return via_repository<keyset_page>(self, repo, std::move(op));
     },
     [self](sweep_atom) { on_sweep(self); },
   };
@@ -349,19 +374,20 @@ using repository_guard_ptr
 constexpr std::string_view the_operation = "the repository operation";
 
 // An operation without a session: to the remote repository.
-template <class... Ts>
-caf::result<repository_result> to_repository(repository_guard_ptr self,
-                                             if_no_answer meaning,
-                                             Ts&&... xs) {
-  return forward<repository_result>(self, self->state.remote, meaning,
-                                    the_operation, std::forward<Ts>(xs)...);
+template <class Reply = repository_result, class... Ts>
+caf::result<Reply> to_repository(repository_guard_ptr self,
+                                 if_no_answer meaning, Ts&&... xs) {
+  return forward<Reply>(self, self->state.remote, meaning, the_operation,
+                        std::forward<Ts>(xs)...);
 }
 
 // An operation inside session `s`: a session of a guarded engine is a
-// local session guard, which sends it on (repo_via_atom) for the requester.
-caf::result<repository_result> in_session(repository_guard_ptr self,
-                                          const session_actor& s,
-                                          caf::message op) {
+// local session guard, which sends it on (repo_via_atom, then `tag...`:
+// which answer it has) for the requester.
+template <class Reply = repository_result, class... Tag>
+caf::result<Reply> in_session(repository_guard_ptr self,
+                              const session_actor& s, caf::message op,
+                              Tag... tag) {
   auto& st = self->state;
   if (!s)
     return make_error(errc::invalid_argument,
@@ -372,8 +398,8 @@ caf::result<repository_result> in_session(repository_guard_ptr self,
     rp.delegate(caf::actor_cast<caf::actor>(st.remote), std::move(op));
     return rp;
   }
-  rp.delegate(caf::actor_cast<caf::actor>(s), repo_via_atom::value, st.remote,
-              std::move(op));
+  rp.delegate(caf::actor_cast<caf::actor>(s), repo_via_atom::value, tag...,
+              st.remote, std::move(op));
   return rp;
 }
 
@@ -460,6 +486,59 @@ repository_guard(repository_guard_ptr self, repository_actor remote,
     },
     [self](delete_atom a, session_actor& s, record& key) {
       return in_session(self, s, caf::make_message(a, s, std::move(key)));
+    },
+    [self](update_where_atom a, record& where, record& changes) {
+      return to_repository(self, m::may_be_applied, a, std::move(where),
+                           std::move(changes));
+    },
+    [self](delete_where_atom a, record& where) {
+      return to_repository(self, m::may_be_applied, a, std::move(where));
+    },
+    [self](update_keys_atom a, std::vector<record>& keys, record& changes) {
+      return to_repository(self, m::may_be_applied, a, std::move(keys),
+                           std::move(changes));
+    },
+    [self](delete_keys_atom a, std::vector<record>& keys) {
+      return to_repository(self, m::may_be_applied, a, std::move(keys));
+    },
+    [self](stats_atom a, std::vector<std::string>& columns) {
+      return to_repository<field_stats>(self, m::changes_nothing, a,
+                                        std::move(columns));
+    },
+    [self](page_after_atom a, page_token& from, uint32_t limit) {
+      return to_repository<keyset_page>(self, m::changes_nothing, a,
+                                        std::move(from), limit);
+    },
+    [self](update_where_atom a, session_actor& s, record& where,
+           record& changes) {
+      return in_session(self, s,
+                        caf::make_message(a, s, std::move(where),
+                                          std::move(changes)));
+    },
+    [self](delete_where_atom a, session_actor& s, record& where) {
+      return in_session(self, s, caf::make_message(a, s, std::move(where)));
+    },
+    [self](update_keys_atom a, session_actor& s, std::vector<record>& keys,
+           record& changes) {
+      return in_session(self, s,
+                        caf::make_message(a, s, std::move(keys),
+                                          std::move(changes)));
+    },
+    [self](delete_keys_atom a, session_actor& s, std::vector<record>& keys) {
+      return in_session(self, s, caf::make_message(a, s, std::move(keys)));
+    },
+    [self](stats_atom a, session_actor& s, std::vector<std::string>& columns) {
+      return in_session<field_stats>(self, s,
+                                     caf::make_message(a, s,
+                                                       std::move(columns)),
+                                     a);
+    },
+    [self](page_after_atom a, session_actor& s, page_token& from,
+           uint32_t limit) {
+      return in_session<keyset_page>(self, s,
+                                     caf::make_message(a, s, std::move(from),
+                                                       limit),
+                                     a);
     },
     [self](schema_atom a) {
       return forward<table_schema>(self, self->state.remote,

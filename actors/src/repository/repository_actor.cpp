@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <type_traits>
 
 #include <caf/all.hpp>
 
@@ -218,7 +219,8 @@ void forget_schema(self_ptr self, const char* why) {
 // `r` answered a plan of shape `how`: rows of the table are compared with
 // the schema (a COUNT(*) or an OK packet is not such a row).
 void check_rows(self_ptr self, const result& r, rs::shape how) {
-  if (how != rs::shape::rows && how != rs::shape::written_rows)
+  if (how != rs::shape::rows && how != rs::shape::written_rows
+      && how != rs::shape::keyset)
     return;
   auto& st = self->state;
   if (st.schema && !r.sets().empty()
@@ -235,8 +237,7 @@ void check_error(self_ptr self, const caf::error& err) {
 // Runs `p` through the pool: one statement alone, several as a transaction
 // script (one connection, one transaction, deadlocks retried). Writes are
 // counted so that lookups arriving after them wait for them.
-void run_pooled(self_ptr self, rs::plan p,
-                caf::typed_response_promise<repository_result> rp) {
+void run_pooled(self_ptr self, rs::plan p, caf::response_promise rp) {
   auto& st = self->state;
   auto bound = st.params.request_timeout;
   auto meaning = meaning_of(p);
@@ -269,7 +270,7 @@ void run_pooled(self_ptr self, rs::plan p,
                   done](const std::vector<result>& rs) mutable {
     if (!rs.empty())
       check_rows(self, rs.back(), p.how);
-    auto out = rs::read_outcome(p, rs);
+    auto out = plan_answer(p, rs);
     if (out)
       rp.deliver(std::move(*out));
     else
@@ -465,12 +466,27 @@ using builder
   = std::function<caf::expected<rs::plan>(const table_schema&,
                                           const rs::dialect&)>;
 
+// Hands `p` to session `in` on behalf of the requester, in the message whose
+// answer is `Reply`: the session answers the requester itself.
+template <class Reply>
+void delegate_plan(caf::typed_response_promise<Reply>& rp,
+                   const session_actor& in, rs::plan p) {
+  if constexpr (std::is_same_v<Reply, field_stats>)
+    rp.delegate(in, plan_atom::value, stats_atom::value, std::move(p));
+  else if constexpr (std::is_same_v<Reply, keyset_page>)
+    rp.delegate(in, plan_atom::value, page_after_atom::value, std::move(p));
+  else
+    rp.delegate(in, plan_atom::value, std::move(p));
+}
+
 // The common path of every operation: schema, plan, then the pool or the
 // session. Through a session the plan is delegated on behalf of the
-// requester, who must own the session.
-caf::typed_response_promise<repository_result>
+// requester, who must own the session. The plan's shape decides the
+// answer, of type `Reply`.
+template <class Reply = repository_result>
+caf::typed_response_promise<Reply>
 operate(self_ptr self, builder build, const session_actor* session) {
-  auto rp = self->make_response_promise<repository_result>();
+  auto rp = self->make_response_promise<Reply>();
   auto in = session != nullptr ? *session : session_actor{};
   if (session != nullptr && !in) {
     rp.deliver(make_error(errc::invalid_argument,
@@ -489,7 +505,7 @@ operate(self_ptr self, builder build, const session_actor* session) {
       return;
     }
     if (in)
-      rp.delegate(in, plan_atom::value, std::move(*p));
+      delegate_plan(rp, in, std::move(*p));
     else
       run_pooled(self, std::move(*p), rp);
   });
@@ -558,6 +574,30 @@ repository_actor::behavior_type repository_impl(self_ptr self,
       return rs::update(t, key, changes);
     }};
   };
+  // A builder of `fn(schema, xs...)`, the arguments kept until it runs.
+  auto with_args = [](auto fn, auto... xs) {
+    return builder{[fn, xs...](const table_schema& t, const rs::dialect&) {
+      return fn(t, xs...);
+    }};
+  };
+  auto update_where = [with_args](record where, record changes) {
+    return with_args(rs::update_where, std::move(where), std::move(changes));
+  };
+  auto delete_where = [with_args](record where) {
+    return with_args(rs::delete_where, std::move(where));
+  };
+  auto update_keys = [with_args](std::vector<record> keys, record changes) {
+    return with_args(rs::update_keys, std::move(keys), std::move(changes));
+  };
+  auto delete_keys = [with_args](std::vector<record> keys) {
+    return with_args(rs::delete_keys, std::move(keys));
+  };
+  auto stats = [with_args](std::vector<std::string> columns) {
+    return with_args(rs::stats, std::move(columns));
+  };
+  auto page_after = [with_args](page_token from, uint32_t limit) {
+    return with_args(rs::page_after, std::move(from), limit);
+  };
   return {
     [=](get_atom, record& key) {
       return look_up(self, std::move(key), false);
@@ -610,6 +650,49 @@ repository_actor::behavior_type repository_impl(self_ptr self,
     [=](delete_atom, session_actor& s, record& key) {
       return operate(self, remove(key), &s);
     },
+    [=](update_where_atom, record& where, record& changes) {
+      return operate(self, update_where(std::move(where), std::move(changes)),
+                     nullptr);
+    },
+    [=](delete_where_atom, record& where) {
+      return operate(self, delete_where(std::move(where)), nullptr);
+    },
+    [=](update_keys_atom, std::vector<record>& keys, record& changes) {
+      return operate(self, update_keys(std::move(keys), std::move(changes)),
+                     nullptr);
+    },
+    [=](delete_keys_atom, std::vector<record>& keys) {
+      return operate(self, delete_keys(std::move(keys)), nullptr);
+    },
+    [=](stats_atom, std::vector<std::string>& columns) {
+      return operate<field_stats>(self, stats(std::move(columns)), nullptr);
+    },
+    [=](page_after_atom, page_token& from, uint32_t limit) {
+      return operate<keyset_page>(self, page_after(std::move(from), limit),
+                                  nullptr);
+    },
+    [=](update_where_atom, session_actor& s, record& where, record& changes) {
+      return operate(self, update_where(std::move(where), std::move(changes)),
+                     &s);
+    },
+    [=](delete_where_atom, session_actor& s, record& where) {
+      return operate(self, delete_where(std::move(where)), &s);
+    },
+    [=](update_keys_atom, session_actor& s, std::vector<record>& keys,
+        record& changes) {
+      return operate(self, update_keys(std::move(keys), std::move(changes)),
+                     &s);
+    },
+    [=](delete_keys_atom, session_actor& s, std::vector<record>& keys) {
+      return operate(self, delete_keys(std::move(keys)), &s);
+    },
+    [=](stats_atom, session_actor& s, std::vector<std::string>& columns) {
+      return operate<field_stats>(self, stats(std::move(columns)), &s);
+    },
+    [=](page_after_atom, session_actor& s, page_token& from, uint32_t limit) {
+      return operate<keyset_page>(self, page_after(std::move(from), limit),
+                                  &s);
+    },
     [self](schema_atom) { return schema_reply(self); },
     [self](refresh_atom) {
       self->state.schema = nullptr;
@@ -619,6 +702,23 @@ repository_actor::behavior_type repository_impl(self_ptr self,
 }
 
 } // namespace
+
+caf::expected<caf::message> plan_answer(const repository_sql::plan& p,
+                                        const std::vector<result>& rs) {
+  auto as_message = [](auto x) -> caf::expected<caf::message> {
+    if (!x)
+      return std::move(x.error());
+    return caf::make_message(std::move(*x));
+  };
+  switch (p.how) {
+    case rs::shape::stats:
+      return as_message(rs::read_stats(p, rs));
+    case rs::shape::keyset:
+      return as_message(rs::read_keyset(p, rs));
+    default:
+      return as_message(rs::read_outcome(p, rs));
+  }
+}
 
 repository_actor spawn_repository(caf::local_actor* parent,
                                   repository_params params) {

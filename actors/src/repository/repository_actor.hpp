@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include <caf/fwd.hpp>
 
@@ -23,6 +24,12 @@ struct repository_params {
   /// How long it waits for the engine's answer (request_bound).
   std::chrono::milliseconds request_timeout{0};
 };
+
+/// The answer of plan `p` from the results of its steps, as the reply its
+/// shape asks for: a field_stats (stats), a keyset_page (keyset), else a
+/// repository_result. Used by repositories and sessions alike.
+caf::expected<caf::message> plan_answer(const repository_sql::plan& p,
+                                        const std::vector<result>& rs);
 
 /// Spawns a repository (monitored by `parent`); it exits when `parent` does.
 repository_actor spawn_repository(caf::local_actor* parent,

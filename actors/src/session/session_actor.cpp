@@ -11,6 +11,7 @@
 
 #include "engine/no_answer.hpp"
 #include "pool/job_runner.hpp"
+#include "repository/repository_actor.hpp"
 #include "troupe/sql.hpp"
 
 namespace troupe::detail {
@@ -376,13 +377,15 @@ void run_plan_step(self_ptr self, size_t i,
   auto& st = self->state;
   auto& p = st.current.plan;
   if (i == p.steps.size()) {
-    auto out = repository_sql::read_outcome(p, *done);
+    // The answer the plan's shape asks for (repository_result,
+    // field_stats, keyset_page).
+    auto out = plan_answer(p, *done);
     if (!out) {
       finish_err(self, std::move(out.error()));
       return;
     }
     if (!plan_guarded(st)) {
-      finish_op(self, caf::make_message(std::move(*out)));
+      finish_op(self, std::move(*out));
       return;
     }
     run_on_lease(self, fmt::format("RELEASE SAVEPOINT {}", plan_savepoint), {},
@@ -391,7 +394,7 @@ void run_plan_step(self_ptr self, size_t i,
                    if (!r)
                      on_statement_error(self, std::move(r.error()), in_tx);
                    else
-                     finish_op(self, caf::make_message(std::move(out)));
+                     finish_op(self, std::move(out));
                  });
     return;
   }
@@ -816,8 +819,8 @@ caf::delegated<result> take(self_ptr self, op_kind kind, statement stmt = {},
 
 // Takes over the owner's repository plan (sent by a repository on the
 // owner's behalf: delegated, so the owner is the sender) and queues it.
-caf::delegated<repository_result> take_plan(self_ptr self,
-                                            repository_sql::plan p) {
+template <class Reply = repository_result>
+caf::delegated<Reply> take_plan(self_ptr self, repository_sql::plan p) {
   bool owner = from_owner(self);
   auto reply = reply_handle::take(self);
   if (!owner) {
@@ -913,6 +916,12 @@ session_impl_actor::behavior_type session_impl(self_ptr self,
     [self](hand_over_atom, caf::actor& next) { return hand_over(self, next); },
     [self](plan_atom, repository_sql::plan& p) {
       return take_plan(self, std::move(p));
+    },
+    [self](plan_atom, stats_atom, repository_sql::plan& p) {
+      return take_plan<field_stats>(self, std::move(p));
+    },
+    [self](plan_atom, page_after_atom, repository_sql::plan& p) {
+      return take_plan<keyset_page>(self, std::move(p));
     },
     [self](stmt_done_atom, uint64_t seq, result& r, bool in_tx) {
       on_outcome(self, seq, std::move(r), in_tx);

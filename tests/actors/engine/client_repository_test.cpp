@@ -149,3 +149,69 @@ TEST_CASE_METHOD(test::actor_fixture,
   REQUIRE(kept);
   CHECK(moves->count() == uint64_t{600});
 }
+
+TEST_CASE_METHOD(test::actor_fixture,
+                 "client::repository runs batch writes, statistics and "
+                 "keyset pages, also inside a transaction",
+                 "[client][repository][batch]") {
+  test::scratch_database db{"client_orm"};
+  db.run("CREATE TABLE scores (id INT PRIMARY KEY, team CHAR(1) NOT NULL, "
+         "points INT)");
+  db.run("INSERT INTO scores VALUES (1, 'a', 10), (2, 'a', 20), (3, 'b', "
+         "NULL), (4, 'b', 40), (5, 'c', 50)");
+  auto c = client::connect(sys, config_for(db.dsn()));
+  REQUIRE(c);
+  auto scores = c->repository("scores");
+  REQUIRE(scores);
+  auto st = scores->stats({"points", "team"});
+  REQUIRE(st);
+  CHECK(st->rows == 5);
+  CHECK(st->find("points")->count == 4);
+  CHECK(st->find("points")->nulls == 1);
+  CHECK(st->find("points")->min == value{10});
+  CHECK(st->find("points")->max == value{50});
+  CHECK(st->find("points")->avg == value{decimal{"30.0000"}});
+  CHECK(st->find("team")->distinct == 3);
+  CHECK(scores->update_where({{"team", "a"}}, {{"points", 0}}) == uint64_t{2});
+  CHECK(scores->update_keys({{{"id", 4}}, {{"id", 9}}}, {{"points", 1}})
+        == uint64_t{1});
+  auto all = scores->remove_where({});
+  REQUIRE_FALSE(all);
+  CHECK(info(all.error()).code == errc::invalid_argument);
+  // Pages of two: 1-2, 3-4, 5.
+  std::vector<int64_t> ids;
+  page_token token;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = scores->page_after(token, 2);
+    REQUIRE(page);
+    for (auto& row : page->rows)
+      ids.push_back(*row.get<int64_t>("id"));
+    if (!page->next)
+      break;
+    token = *page->next;
+  }
+  CHECK(ids == std::vector<int64_t>{1, 2, 3, 4, 5});
+  // In a transaction, rolled back with it.
+  auto undone = c->transaction([&](transaction& tx) -> caf::error {
+    auto in_tx = tx.repository("scores");
+    if (!in_tx)
+      return in_tx.error();
+    auto n = in_tx->remove_keys({{{"id", 1}}, {{"id", 2}}});
+    if (!n)
+      return n.error();
+    if (*n != 2)
+      return make_error(errc::internal, "expected 2 deleted");
+    auto inside = in_tx->stats({"id"});
+    if (!inside)
+      return inside.error();
+    if (inside->rows != 3)
+      return make_error(errc::internal, "expected 3 rows inside");
+    auto m = in_tx->remove_where({{"team", "c"}});
+    if (!m || *m != 1)
+      return make_error(errc::internal, "expected 1 deleted by where");
+    return make_error(errc::invalid_argument, "changed my mind");
+  });
+  REQUIRE_FALSE(undone);
+  CHECK(info(undone.error()).message == "changed my mind");
+  CHECK(scores->count() == uint64_t{5});
+}

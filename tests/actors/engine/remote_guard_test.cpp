@@ -305,3 +305,57 @@ TEST_CASE_METHOD(two_nodes,
   }
   REQUIRE(ask_from<result>(me, *s, close_atom::value));
 }
+
+TEST_CASE_METHOD(two_nodes,
+                 "batch writes, statistics and keyset pages cross the guards, "
+                 "with and without a session",
+                 "[remote][repository][session]") {
+  auto items = items_repository("id INT PRIMARY KEY");
+  REQUIRE(query(engine, "INSERT INTO items VALUES (1, 'a'), (2, 'a'), "
+                        "(3, 'b'), (4, 'c')"));
+  auto up = ask_from<repository_result>(me, *items, update_where_atom::value,
+                                        record{{"name", "a"}},
+                                        record{{"name", "z"}});
+  REQUIRE(up);
+  CHECK(up->count == 2);
+  auto st = ask_from<field_stats>(me, *items, stats_atom::value,
+                                  std::vector<std::string>{"id", "name"});
+  REQUIRE(st);
+  CHECK(st->rows == 4);
+  CHECK(st->find("name")->distinct == 3);
+  CHECK(st->find("id")->max == value{4});
+  auto page = ask_from<keyset_page>(me, *items, page_after_atom::value,
+                                    page_token{}, uint32_t{3});
+  REQUIRE(page);
+  CHECK(page->rows.size() == 3);
+  REQUIRE(page->next);
+  auto empty = ask_from<repository_result>(me, *items,
+                                           delete_where_atom::value,
+                                           record{});
+  REQUIRE_FALSE(empty);
+  CHECK(info(empty.error()).code == errc::invalid_argument);
+  // Inside a guarded session.
+  auto s = ask_from<session_actor>(me, guard, session_atom::value,
+                                   session_options{});
+  REQUIRE(s);
+  REQUIRE(ask_from<result>(me, *s, begin_atom::value, transaction_options{}));
+  auto gone = ask_from<repository_result>(me, *items, delete_keys_atom::value,
+                                          *s,
+                                          std::vector<record>{{{"id", 1}},
+                                                              {{"id", 7}}});
+  REQUIRE(gone);
+  CHECK(gone->count == 1);
+  auto inside = ask_from<field_stats>(me, *items, stats_atom::value, *s,
+                                      std::vector<std::string>{"id"});
+  REQUIRE(inside);
+  CHECK(inside->rows == 3);
+  auto next = ask_from<keyset_page>(me, *items, page_after_atom::value, *s,
+                                    *page->next, uint32_t{3});
+  REQUIRE(next);
+  REQUIRE(next->rows.size() == 1);
+  CHECK(next->rows[0].get<int64_t>("id") == 4);
+  CHECK_FALSE(next->next);
+  REQUIRE(ask_from<result>(me, *s, rollback_atom::value));
+  REQUIRE(ask_from<result>(me, *s, close_atom::value));
+  CHECK(query(engine, "SELECT COUNT(*) FROM items")->scalar<int64_t>() == 4);
+}
