@@ -208,15 +208,27 @@ caf::expected<key_tuple> key_tuple_of(const table_schema& t) {
 }
 
 // "<key> IN (<marks>, …)" for keys[first..last), their values appended to
-// `params` in key order (the keys validated before).
+// `params` in key order (the keys validated before). With `pad`, the list
+// is padded to a power of two by repeating the last key (IN ignores
+// repeats): a connection then prepares at most 9 such statements instead
+// of one per count, which would crowd its statement cache.
 std::string key_in_list(const table_schema& t, const key_tuple& kt,
                         const std::vector<record>& keys, size_t first,
-                        size_t last, std::vector<value>& params) {
+                        size_t last, std::vector<value>& params,
+                        bool pad = false) {
   std::string list;
   for (size_t i = first; i < last; ++i) {
     list += (list.empty() ? "" : ", ") + kt.marks;
     for (const auto& k : t.primary_key)
       params.push_back(*keys[i].find(k));
+  }
+  size_t padded = 1;
+  while (pad && padded < last - first)
+    padded *= 2;
+  for (size_t i = last - first; pad && i < padded; ++i) {
+    list += ", " + kt.marks;
+    for (const auto& k : t.primary_key)
+      params.push_back(*keys[last - 1].find(k));
   }
   return fmt::format("{} IN ({})", kt.columns, list);
 }
@@ -282,7 +294,7 @@ caf::expected<plan> get_many(const table_schema& t,
   if (!n)
     return n.error();
   bound_sql step;
-  auto in = key_in_list(t, *kt, keys, 0, keys.size(), step.params);
+  auto in = key_in_list(t, *kt, keys, 0, keys.size(), step.params, true);
   step.sql = fmt::format("SELECT {} FROM {} WHERE {}", n->columns, n->table,
                          in);
   return one_step(std::move(step), shape::rows);

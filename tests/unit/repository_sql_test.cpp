@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include "troupe/error.hpp"
 #include "troupe/repository_sql.hpp"
 
@@ -195,8 +197,21 @@ TEST_CASE("get_many looks up many keys in one statement", "[repository_sql]") {
   single.primary_key = {"id"};
   auto q = rs::get_many(single, {{{"id", 1}}, {{"id", 2}}, {{"id", 3}}});
   REQUIRE(q);
+  // Padded to a power of two with the last key.
   CHECK(q->steps[0].sql.substr(q->steps[0].sql.find("WHERE"))
-        == "WHERE `id` IN (?, ?, ?)");
+        == "WHERE `id` IN (?, ?, ?, ?)");
+  CHECK(q->steps[0].params == std::vector<value>{1, 2, 3, 3});
+  // Any number of keys up to max_batch makes one of 9 statements.
+  std::set<std::string> texts;
+  for (size_t n = 1; n <= rs::max_batch; ++n) {
+    std::vector<record> keys;
+    for (size_t i = 0; i < n; ++i)
+      keys.push_back({{"id", static_cast<int64_t>(i)}});
+    auto x = rs::get_many(single, keys);
+    REQUIRE(x);
+    texts.insert(x->steps[0].sql);
+  }
+  CHECK(texts.size() == 9);
   CHECK_FALSE(rs::get_many(single, {}));
   CHECK_FALSE(rs::get_many(single, {{{"id", 1}}, {{"region", "x"}}}));
   CHECK_FALSE(rs::get_many(single,

@@ -256,7 +256,9 @@ caf::expected<plan> find(const table_schema& t, const record& where,
 
 /// SELECT the rows with the given primary keys (each validated; at most
 /// `max_batch` keys): `WHERE pk IN (?, …)`, or `WHERE (a, b) IN ((?, ?), …)`
-/// for a composite key. Used to answer many concurrent lookups at once.
+/// for a composite key, the list padded to a power of two with the last
+/// key (so few distinct statements are prepared). Used to answer many
+/// concurrent lookups at once.
 caf::expected<plan> get_many(const table_schema& t,
                              const std::vector<record>& keys);
 
