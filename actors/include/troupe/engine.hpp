@@ -306,7 +306,9 @@ typename Inspector::result_type inspect(Inspector& f, session_options& x) {
 /// arrive; one sent while another runs waits behind it.
 ///
 /// - `begin`: leases a connection and starts a transaction. Errors:
-///   `checkout_timeout`, `overloaded`, `database_unreachable`. Inside an
+///   `checkout_timeout`, `overloaded`, `database_unreachable`;
+///   `transaction_aborted` after the transaction was lost, until `rollback`
+///   (a begin meant as nested must not start a new one). Inside an
 ///   open transaction it opens a nested level instead (a savepoint the
 ///   session names; no options: `invalid_argument`): `commit` then ends the
 ///   innermost level keeping its work, `rollback` undoes only that level's

@@ -377,7 +377,10 @@ void run_job(const std::shared_ptr<mariadb::async_connection>& conn, job_ptr j,
       return;
     }
   }
-  bool prepared = !j->ping && !j->stmt.params.empty();
+  // Several parameter sets always go to the driver's execute, which refuses
+  // them without parameters (the text protocol would run the SQL once).
+  bool prepared = !j->ping
+                  && (!j->stmt.params.empty() || j->stmt.sets > 1);
   auto start = [&] {
     if (j->ping)
       conn->ping(std::move(done));

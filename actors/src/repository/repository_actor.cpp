@@ -277,7 +277,9 @@ void run_pooled(self_ptr self, rs::plan p, caf::response_promise rp) {
       rp.deliver(std::move(out.error()));
     done();
   };
-  if (statements.size() == 1) {
+  // One statement alone is atomic; several parameter sets may run one
+  // after another (statement::sets), so they go as a transaction too.
+  if (statements.size() == 1 && statements.front().sets <= 1) {
     self->request(st.params.engine, bound, query_atom::value,
                   std::move(statements.front()))
       .then([succeed](result& r) mutable { succeed({std::move(r)}); }, fail);

@@ -154,6 +154,15 @@ void run_on_lease(self_ptr self, std::string sql, std::vector<value> params,
                   continuation k,
                   std::optional<user_statement> user = std::nullopt) {
   auto& st = self->state;
+  if (!st.lease) {
+    // The connection went away between two statements of one operation
+    // (reclaimed, shut down, died): the transaction went with it.
+    k(make_error(errc::connection_lost,
+                 "the session's connection is gone; nothing more was sent",
+                 true),
+      false);
+    return;
+  }
   auto seq = ++st.seq;
   st.cont = std::move(k);
   auto me = caf::actor_cast<caf::actor>(self);
@@ -342,6 +351,27 @@ caf::error refused_in_transaction(self_ptr, const std::string& sql,
   return {};
 }
 
+// A statement of the session's own savepoints (ROLLBACK TO or RELEASE of a
+// plan's or a nested level's) failed: what it was to undo, or to keep
+// apart, cannot be trusted any more, so the whole transaction is aborted
+// (the connection goes back and is rolled back). `cause`: why the session
+// was undoing, when it was.
+void abort_on_own_failure(self_ptr self, caf::error err, const char* what,
+                          const caf::error& cause = {}) {
+  auto x = info(err);
+  auto message = fmt::format("{} failed, so the whole transaction was rolled "
+                             "back: {}",
+                             what, x.message);
+  if (cause)
+    message += fmt::format(" (it was undoing a failure: {})",
+                           info(cause).message);
+  auto out = make_error(errc::transaction_aborted, std::move(message),
+                        x.server_code, x.sqlstate, false);
+  abort_tx(self, out, !is_fatal(err));
+  self->state.nested.clear();
+  finish_err(self, std::move(out));
+}
+
 // The savepoint around an atomic plan's steps. Quoted with a space, which
 // no savepoint name the owner may give has (is_savepoint_name), so it never
 // replaces one of theirs.
@@ -349,7 +379,12 @@ constexpr const char* plan_savepoint = "`troupe plan`";
 
 // Whether the current plan runs under plan_savepoint.
 bool plan_guarded(const session_state& st) {
-  return st.current.plan.atomic && st.current.plan.steps.size() > 1;
+  const auto& p = st.current.plan;
+  // One step of several parameter sets may run one set after another
+  // (values of mixed types), which is not one statement.
+  return p.atomic
+         && (p.steps.size() > 1
+             || (p.steps.size() == 1 && p.steps.front().sets > 1));
 }
 
 // A step of a guarded plan failed with `err`: undo the plan's steps (the
@@ -362,8 +397,14 @@ void undo_plan(self_ptr self, caf::error err, bool in_tx) {
     return;
   }
   run_on_lease(self, fmt::format("ROLLBACK TO SAVEPOINT {}", plan_savepoint),
-               {}, [self, err](caf::expected<result>, bool in_tx) mutable {
-                 // Undone or not, what is left is decided as for any failed
+               {}, [self, err](caf::expected<result> r, bool in_tx) mutable {
+                 if (!r) {
+                   abort_on_own_failure(self, std::move(r.error()),
+                                        "undoing the repository operation",
+                                        err);
+                   return;
+                 }
+                 // Undone: what is left is decided as for any failed
                  // statement (the server is asked whether the transaction
                  // survived).
                  on_statement_error(self, std::move(err), in_tx);
@@ -390,9 +431,10 @@ void run_plan_step(self_ptr self, size_t i,
     }
     run_on_lease(self, fmt::format("RELEASE SAVEPOINT {}", plan_savepoint), {},
                  [self, out = std::move(*out)](caf::expected<result> r,
-                                               bool in_tx) mutable {
+                                               bool) mutable {
                    if (!r)
-                     on_statement_error(self, std::move(r.error()), in_tx);
+                     abort_on_own_failure(self, std::move(r.error()),
+                                          "ending the repository operation");
                    else
                      finish_op(self, std::move(out));
                  });
@@ -673,9 +715,10 @@ void commit_nested(self_ptr self) {
     return;
   }
   run_on_lease(self, "RELEASE SAVEPOINT " + level_name(level.id), {},
-               [self](caf::expected<result> r, bool in_tx) {
+               [self](caf::expected<result> r, bool) {
                  if (!r)
-                   on_statement_error(self, std::move(r.error()), in_tx);
+                   abort_on_own_failure(self, std::move(r.error()),
+                                        "committing the nested transaction");
                  else
                    finish_ok(self, std::move(*r));
                });
@@ -686,18 +729,23 @@ void rollback_nested(self_ptr self) {
   auto level = st.nested.back();
   st.nested.pop_back();
   auto name = level_name(level.id);
+  // If the level's savepoint is gone (the owner released or rolled back to
+  // one of theirs set before it), its work cannot be undone alone: the
+  // whole transaction is, rather than letting it be committed.
+  auto failed = [self](caf::expected<result>& r) {
+    abort_on_own_failure(self, std::move(r.error()),
+                         "rolling back the nested transaction");
+  };
   run_on_lease(self, "ROLLBACK TO SAVEPOINT " + name, {},
-               [self, name](caf::expected<result> r, bool in_tx) {
+               [self, name, failed](caf::expected<result> r, bool) {
                  if (!r) {
-                   on_statement_error(self, std::move(r.error()), in_tx);
+                   failed(r);
                    return;
                  }
                  run_on_lease(self, "RELEASE SAVEPOINT " + name, {},
-                              [self](caf::expected<result> r, bool in_tx) {
+                              [self, failed](caf::expected<result> r, bool) {
                                 if (!r)
-                                  on_statement_error(self,
-                                                     std::move(r.error()),
-                                                     in_tx);
+                                  failed(r);
                                 else
                                   finish_ok(self, std::move(*r));
                               });
@@ -724,9 +772,11 @@ void process(self_ptr self) {
   switch (st.current.kind) {
     case op_kind::begin:
       if (st.ph == phase::aborted) {
-        // The lost transaction is over; a new one may start.
-        give_back(self, false);
-        st.ph = phase::idle;
+        // A begin may have been meant as a nested one: starting a new
+        // transaction instead would let its inner commit be a real COMMIT.
+        // The owner rolls the lost one back first.
+        finish_err(self, aborted_error(self));
+        return;
       }
       if (st.ph == phase::active) {
         begin_nested(self);

@@ -105,7 +105,8 @@ void async_connection::start_next() {
   auto keep = shared_from_this();
   while (!running_ && !queue_.empty() && !closed_) {
     auto& x = queue_.front();
-    if (x.kind == op_kind::execute && conn_.pipeline_send(x.sql, x.params)) {
+    if (x.kind == op_kind::execute && x.sets <= 1
+        && conn_.pipeline_send(x.sql, x.params)) {
       // Pipelined (behind others sent the same way): no waiting here.
       wire_.push_back(std::move(x.done));
       queue_.pop_front();

@@ -229,3 +229,52 @@ TEST_CASE_METHOD(many_fixture,
   CHECK(sent.find("VALUES (?, ?, ?), (?, ?, ?), (?, ?, ?)")
         != std::string::npos);
 }
+
+TEST_CASE_METHOD(many_fixture,
+                 "create_many whose values mix types in a column (sent one "
+                 "row after another) is still all or nothing",
+                 "[repository][create_many][errors]") {
+  db.run("CREATE TABLE prices (id INT PRIMARY KEY, p DOUBLE NOT NULL)");
+  auto prices = repo(engine, "prices");
+  // Integers and doubles in `p`: no single wire type, so the driver runs
+  // the sets one after another; a repeated id in the last row fails.
+  std::vector<record> rows;
+  for (int i = 1; i <= 50; ++i)
+    rows.push_back({{"id", i}, {"p", i % 2 == 0 ? value{i} : value{i + 0.5}}});
+  rows.back().set("id", 3);
+  SECTION("through the pool") {
+    auto r = ask<repository_result>(prices, create_many_atom::value, rows);
+    REQUIRE_FALSE(r);
+    CHECK(info(r.error()).server_code == 1062);
+    CHECK(scalar("SELECT COUNT(*) FROM prices") == 0);
+  }
+  SECTION("inside a session") {
+    auto s = open_session(engine);
+    REQUIRE(in(s, begin_atom::value, transaction_options{}));
+    REQUIRE(in(s, execute_atom::value,
+               statement{"INSERT INTO prices VALUES (100, 1)"}));
+    auto r = ask<repository_result>(prices, create_many_atom::value, s, rows);
+    REQUIRE_FALSE(r);
+    CHECK(info(r.error()).server_code == 1062);
+    REQUIRE(in(s, commit_atom::value));
+    CHECK(scalar("SELECT COUNT(*) FROM prices") == 1); // only row 100
+    REQUIRE(in(s, close_atom::value));
+  }
+  // Without the repeated id all of them go in.
+  rows.back().set("id", 50);
+  auto ok = ask<repository_result>(prices, create_many_atom::value, rows);
+  REQUIRE(ok);
+  CHECK(ok->count == 50);
+}
+
+TEST_CASE_METHOD(many_fixture,
+                 "the engine refuses several parameter sets without "
+                 "parameters instead of running the SQL once",
+                 "[repository][create_many][errors]") {
+  statement st{"INSERT INTO items (k, c) VALUES (1, 'x')"};
+  st.sets = 3;
+  auto r = ask<result>(engine, query_atom::value, st);
+  REQUIRE_FALSE(r);
+  CHECK(info(r.error()).code == errc::invalid_argument);
+  CHECK(scalar("SELECT COUNT(*) FROM items") == 0);
+}

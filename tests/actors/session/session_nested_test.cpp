@@ -133,8 +133,11 @@ TEST_CASE_METHOD(nested_fixture,
   CHECK(info(inner.error()).code == errc::transaction_aborted);
   CHECK_THAT(info(inner.error()).message,
              Catch::Contains("must be handled by rolling that level back"));
-  // Everything after is refused until the transaction ends.
+  // Everything after is refused until the transaction ends, a begin too (it
+  // may be meant as nested: a new transaction would commit for real).
   CHECK(test::code_of(insert(4)) == errc::transaction_aborted);
+  CHECK(test::code_of(in(s, begin_atom::value, transaction_options{}))
+        == errc::transaction_aborted);
   auto outer = in(s, commit_atom::value);
   REQUIRE_FALSE(outer);
   CHECK(info(outer.error()).code == errc::transaction_aborted);
@@ -183,4 +186,27 @@ TEST_CASE_METHOD(nested_fixture,
   REQUIRE(in(s, close_atom::value));
   CHECK(committed().empty());
   wait_for_status(engine, [](const pool_status& x) { return x.sessions == 0; });
+}
+
+TEST_CASE_METHOD(nested_fixture,
+                 "a level whose savepoint the owner released cannot be "
+                 "rolled back alone: the whole transaction is",
+                 "[session][nested][errors]") {
+  begin();
+  REQUIRE(insert(1));
+  REQUIRE(in(s, savepoint_atom::value, "mine"s));
+  begin();
+  REQUIRE(insert(2));
+  // Releasing the owner's savepoint drops every one set after it, the
+  // level's too (MariaDB).
+  REQUIRE(in(s, release_atom::value, "mine"s));
+  auto undo = in(s, rollback_atom::value);
+  REQUIRE_FALSE(undo);
+  CHECK(info(undo.error()).code == errc::transaction_aborted);
+  CHECK_THAT(info(undo.error()).message,
+             Catch::Contains("rolling back the nested transaction failed"));
+  auto outer = in(s, commit_atom::value);
+  REQUIRE_FALSE(outer);
+  CHECK(info(outer.error()).code == errc::transaction_aborted);
+  CHECK(committed().empty());
 }
