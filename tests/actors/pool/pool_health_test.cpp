@@ -105,9 +105,17 @@ TEST_CASE_METHOD(test::actor_fixture,
   // their replacements to close.
   constexpr size_t wanted = 8;
   auto deadline = steady::now() + 30s;
+  // The longest time between two looks: a sighting's time is off by at
+  // most that much (a busy machine can stall this loop for seconds, and
+  // then every connection that went meanwhile is seen gone at once).
+  std::chrono::milliseconds max_gap{0};
+  auto last_look = steady::now();
   while (lifetimes.size() < wanted && steady::now() < deadline) {
     auto ids = pooled_ids(*admin, db.name());
     auto now = steady::now();
+    max_gap = std::max(max_gap, std::chrono::duration_cast<
+                                  std::chrono::milliseconds>(now - last_look));
+    last_look = now;
     for (auto id : ids)
       seen.try_emplace(id, sighting{now, std::nullopt});
     for (auto& [id, x] : seen) {
@@ -123,26 +131,34 @@ TEST_CASE_METHOD(test::actor_fixture,
   std::string observed;
   for (auto x : lifetimes)
     observed += std::to_string(x.count()) + " ms ";
-  INFO("lifetimes observed: " << observed);
+  INFO("lifetimes observed: " << observed << "; longest gap between looks "
+                               << max_gap.count() << " ms");
   REQUIRE(lifetimes.size() >= wanted); // connections were recycled at all
   // Each lived about its drawn lifetime: not less than the shortest the
   // jitter allows, and not much beyond max_lifetime (the pool looks every
-  // 50 ms; the observer's looks are about 20 ms apart, which blurs both
-  // ends).
+  // 50 ms; the observer's looks blur both ends by up to the longest gap
+  // between them, about 20 ms on a quiet machine).
+  auto blur = 2 * max_gap.count();
   auto shortest_allowed = static_cast<int64_t>(lifetime.count()
                                                * (1 - jitter))
-                          - 200;
+                          - 200 - blur;
   for (auto x : lifetimes) {
     CHECK(x.count() >= shortest_allowed);
-    CHECK(x.count() <= (lifetime + 1000ms).count());
+    CHECK(x.count() <= (lifetime + 1000ms).count() + blur);
   }
   // Spread: without jitter every lifetime would be max_lifetime, give or
   // take a tick and the observer's blur (about 100 ms). Eight lifetimes
   // drawn from a 1.5 s range all fall within 300 ms of each other with a
   // probability below 1e-4.
+  // (A stalled observer sees many go at once: the spread is then judged
+  // only when its looks stayed close together.)
   auto [shortest, longest]
     = std::minmax_element(lifetimes.begin(), lifetimes.end());
-  CHECK((*longest - *shortest).count() >= 300);
+  if (max_gap < 100ms)
+    CHECK((*longest - *shortest).count() >= 300);
+  else
+    WARN("the observer stalled for " << max_gap.count()
+                                     << " ms: spread not judged");
   // The pool stayed whole and replaced every connection it recycled.
   auto st = wait_for_status(engine, [](const pool_status& s) {
     return s.idle == 4 && s.opened >= 4 + wanted;
