@@ -111,6 +111,13 @@ struct actor_fixture {
                        statement{std::move(sql), std::move(params)});
   }
 
+  repository_actor repository_of(const engine_actor& engine,
+                                 const std::string& table) {
+    auto r = ask<repository_actor>(engine, repository_atom::value, table);
+    REQUIRE(r);
+    return *r;
+  }
+
   pool_status status(const engine_actor& engine) {
     auto st = ask<pool_status>(engine, status_atom::value);
     REQUIRE(st);

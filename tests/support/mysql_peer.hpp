@@ -13,6 +13,8 @@
 #include <string>
 #include <thread>
 
+#include "troupe/dsn.hpp"
+
 namespace troupe::test {
 
 /// Capability bits of the greeting.
@@ -100,6 +102,13 @@ public:
   ~relay();
 
   uint16_t port() const { return port_; }
+
+  /// `direct` (the relay's upstream server) reached through the relay.
+  troupe::dsn through(troupe::dsn direct) const {
+    direct.host = "127.0.0.1";
+    direct.port = port_;
+    return direct;
+  }
 
   /// Everything the client sent, once it closed its side (bounded).
   std::string client_bytes();

@@ -99,6 +99,14 @@ troupe::dsn scratch_database::dsn() const {
   return x;
 }
 
+int64_t scratch_database::scalar(const std::string& sql) {
+  auto x = run(sql).scalar<int64_t>();
+  if (!x)
+    throw std::runtime_error("not an integer: " + render(x.error()) + " ("
+                             + sql + ")");
+  return *x;
+}
+
 result scratch_database::run(const std::string& sql) {
   auto res = admin_->query(fmt::format("USE `{}`", name_));
   if (res)

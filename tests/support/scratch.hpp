@@ -64,6 +64,10 @@ public:
   /// Runs SQL on the admin connection; throws on failure.
   result run(const std::string& sql);
 
+  /// The first cell of `sql`'s result as an integer; throws when there is
+  /// none.
+  int64_t scalar(const std::string& sql);
+
 private:
   std::string name_;
   std::unique_ptr<mariadb::sync_connection> admin_;

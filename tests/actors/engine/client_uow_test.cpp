@@ -30,8 +30,7 @@ struct uow_fixture : test::actor_fixture {
   }
 
   int64_t rows(const char* table) {
-    return *db.run(fmt::format("SELECT COUNT(*) FROM {}", table))
-              .scalar<int64_t>();
+    return db.scalar(fmt::format("SELECT COUNT(*) FROM {}", table));
   }
 };
 

@@ -178,10 +178,7 @@ TEST_CASE_METHOD(timeout_fixture,
     return;
   }
   test::relay as_mysql{direct.port, 0, 3, "MariaDB", "Mysql80"};
-  auto through = direct;
-  through.host = "127.0.0.1";
-  through.port = as_mysql.port();
-  auto cfg = config_for(through);
+  auto cfg = config_for(as_mysql.through(direct));
   cfg.pool.min_size = 1;
   cfg.pool.max_size = 1;
   auto engine = spawn(cfg);

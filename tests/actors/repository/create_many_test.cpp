@@ -46,15 +46,11 @@ struct many_fixture : test::actor_fixture {
   }
 
   repository_actor repo(const engine_actor& e, const std::string& table) {
-    auto r = ask<repository_actor>(e, repository_atom::value, table);
-    REQUIRE(r);
-    return *r;
+    return repository_of(e, table);
   }
 
   int64_t scalar(const std::string& sql) {
-    auto x = db.run(sql).scalar<int64_t>();
-    REQUIRE(x);
-    return *x;
+    return db.scalar(sql);
   }
 
   // Every row once: k 1..n, each with its own c, ids from first_id.
@@ -207,10 +203,7 @@ TEST_CASE_METHOD(many_fixture,
   }
   // MariaDB's bulk capability (bit 2 of its extended capabilities) hidden.
   test::relay no_bulk{direct.port, 0, 1, "", "", 4};
-  auto through = direct;
-  through.host = "127.0.0.1";
-  through.port = no_bulk.port();
-  auto cfg = config_for(through);
+  auto cfg = config_for(no_bulk.through(direct));
   cfg.pool.min_size = 1;
   cfg.pool.max_size = 1;
   auto e = spawn(cfg);

@@ -36,15 +36,11 @@ struct orm_fixture : test::actor_fixture {
   }
 
   repository_actor repo(const std::string& table) {
-    auto r = ask<repository_actor>(engine, repository_atom::value, table);
-    REQUIRE(r);
-    return *r;
+    return repository_of(engine, table);
   }
 
   int64_t scalar(const std::string& sql) {
-    auto x = db.run(sql).scalar<int64_t>();
-    REQUIRE(x);
-    return *x;
+    return db.scalar(sql);
   }
 
   // People 1..n: team red (id % 3 == 0), blue (1), green (2); code = id;

@@ -32,9 +32,7 @@ struct repo_fixture : test::actor_fixture {
   }
 
   repository_actor repo(const std::string& table) {
-    auto r = ask<repository_actor>(engine, repository_atom::value, table);
-    REQUIRE(r);
-    return *r;
+    return repository_of(engine, table);
   }
 
   template <class... Ts>
